@@ -1,0 +1,97 @@
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/fx"
+)
+
+// Step is one piece of work in a phase of the stop: a server's shutdown, a
+// hub's drain, a pool's wait. Steps come to the [Coordinator] through
+// [Coordinator.Register] or, with Fx, through the value group that [AsStep]
+// annotates.
+type Step struct {
+	// Phase is when the step runs.
+	Phase Phase
+	// Name identifies the step in logs and the report, e.g. "http.public".
+	Name string
+	// Stopper does the work.
+	Stopper Stopper
+}
+
+// NewStep returns a Step that runs stop in phase p.
+func NewStep(p Phase, name string, stop func(ctx context.Context) error) Step {
+	return Step{Phase: p, Name: name, Stopper: StopperFunc(stop)}
+}
+
+// Stopper is the work of a [Step].
+//
+// Stop must return as soon as its work is done: the phase ends when its last
+// step returns, so a step that waits for a poll interval makes the whole stop
+// slower. ctx carries the phase deadline. When ctx is done (the deadline
+// passed, or a second signal forced the phase) the step must force-close
+// what is left and return promptly: the coordinator waits at most until
+// [ForceDeadline] and then moves on without it.
+type Stopper interface {
+	Stop(ctx context.Context) error
+}
+
+// StopperFunc adapts a function to [Stopper].
+type StopperFunc func(ctx context.Context) error
+
+// Stop calls f(ctx).
+func (f StopperFunc) Stop(ctx context.Context) error { return f(ctx) }
+
+// StragglerReporter is implemented by a [Stopper] that can name the work it
+// had to cut off or is still waiting for. The coordinator calls Stragglers
+// once the step returned or was abandoned, so it must be safe to call
+// concurrently with Stop.
+type StragglerReporter interface {
+	Stragglers() []Straggler
+}
+
+// Straggler is one piece of work that a forced stop cut off, or that was
+// still running when the coordinator moved on.
+type Straggler struct {
+	// Kind is what it is: "request", "websocket", "task", ...
+	Kind string
+	// Name says which: a route pattern such as "GET /slow", a hub name, a
+	// task name.
+	Name string
+	// Detail adds what helps to find it: server, remote address.
+	Detail string
+	// Age is how long it had been running when it was cut.
+	Age time.Duration
+}
+
+func (s Straggler) String() string {
+	out := s.Kind + " " + s.Name
+	if s.Detail != "" {
+		out += " (" + s.Detail + ")"
+	}
+	return fmt.Sprintf("%s, age %v", out, s.Age.Round(time.Millisecond))
+}
+
+type forceDeadlineKey struct{}
+
+// ForceDeadline returns the time by which a step whose context is done must
+// have returned: the phase deadline plus the force grace. Steps use it to
+// bound their force-close (for example a server's Close after its handlers
+// saw their contexts cancelled).
+func ForceDeadline(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(forceDeadlineKey{}).(time.Time)
+	return t, ok
+}
+
+// StepGroup is the Fx value group that collects [Step] values.
+const StepGroup = "lameduck.steps"
+
+// AsStep annotates a constructor that returns a [Step] so that its result
+// joins the steps of the stop:
+//
+//	fx.Provide(lifecycle.AsStep(newQueueDrain))
+func AsStep(constructor any) any {
+	return fx.Annotate(constructor, fx.ResultTags(`group:"`+StepGroup+`"`))
+}
