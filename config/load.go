@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
@@ -33,20 +34,38 @@ var reservedEnvPrefixes = []string{"LAMEDUCK_E2E_", "LAMEDUCK_BENCH_"}
 // Load builds the configuration from the built-in defaults, the YAML file
 // named by LAMEDUCK_CONFIG (if set) and the LAMEDUCK_* variables of environ
 // (os.Environ form), later sources winning, and validates it. The error lists
-// every problem found, with its key, value and what is allowed.
+// every problem found, with its key, value and what is allowed: those of the
+// file and of the environment together, then, once both are clean, those of
+// validation.
 func Load(environ []string) (Config, error) {
 	cfg := Default(environ)
+	var problems []Problem
 	if path, ok := lookup(environ, EnvFile); ok && path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return Config{}, fmt.Errorf("config: read %s (from %s): %w", path, EnvFile, err)
 		}
-		if err := cfg.DecodeYAML(data); err != nil {
-			return Config{}, fmt.Errorf("config: %s: %w", path, err)
+		err = cfg.decodeYAML(data)
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			for _, p := range e.Problems {
+				p.File = path
+				problems = append(problems, p)
+			}
+		case err != nil:
+			return Config{}, fmt.Errorf("config: %s (from %s): %w", path, EnvFile, err)
 		}
 	}
 	if err := cfg.ApplyEnv(environ); err != nil {
-		return Config{}, err
+		var e *Error
+		if !errors.As(err, &e) {
+			return Config{}, err
+		}
+		problems = append(problems, e.Problems...)
+	}
+	if len(problems) > 0 {
+		return Config{}, &Error{Problems: problems}
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
@@ -59,33 +78,17 @@ func LoadProcess() (Config, error) { return Load(os.Environ()) }
 
 // DecodeYAML overlays the settings of a YAML document on c. Keys that the
 // document does not mention keep their value; a server that the document adds
-// starts from [DefaultServer]; a server set to null is removed. Every unknown
-// key is an error, reported together with its line and, when one is close, the
-// key that was probably meant.
-func (c *Config) DecodeYAML(data []byte) (err error) {
-	defer func() {
-		// The YAML decoder has panicked on hostile input in the past; a
-		// config file must never crash the process without a message.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("config: cannot parse YAML: %v", r)
-		}
-	}()
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+// starts from [DefaultServer]; a server set to null is removed. Values are
+// written as in environment variables ("5s", "0", "64KiB"); lists are YAML
+// lists. Every problem is reported at once: unknown keys (with their line and,
+// when one is close, the key that was probably meant), bad values, keys set
+// twice, a second document. On error c is left unchanged.
+func (c *Config) DecodeYAML(data []byte) error {
+	err := c.decodeYAML(data)
+	if err != nil && !IsConfigError(err) {
 		return fmt.Errorf("config: %w", err)
 	}
-	if len(doc.Content) == 0 {
-		return nil // empty document
-	}
-	var problems []Problem
-	checkKeys(doc.Content[0], reflect.TypeOf(Config{}), "", &problems)
-	if len(problems) > 0 {
-		return &Error{Problems: problems}
-	}
-	if err := doc.Decode(c); err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	return nil
+	return err
 }
 
 // UnmarshalYAML merges a mapping of server names into s: existing servers
@@ -124,45 +127,6 @@ var (
 	serversType  = reflect.TypeOf(Servers{})
 	serverType   = reflect.TypeOf(Server{})
 )
-
-// checkKeys reports every key of n that has no field in t.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]Problem) {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	switch {
-	case t == serversType:
-		if n.Kind != yaml.MappingNode {
-			return // the decoder reports the type error
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			name := n.Content[i].Value
-			if !validServerName(name) {
-				*problems = append(*problems, Problem{Key: join(path, name), Value: name, Line: n.Content[i].Line,
-					Want: "a server name of lower-case letters and digits, starting with a letter (it becomes part of LAMEDUCK_SERVERS_<NAME>_*)"})
-				continue
-			}
-			checkKeys(n.Content[i+1], serverType, join(path, name), problems)
-		}
-	case t.Kind() == reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			f, ok := fieldByTag(t, key)
-			if !ok {
-				p := Problem{Key: join(path, key), Line: n.Content[i].Line, Want: "a known key"}
-				if s := suggest(key, tagsOf(t)); s != "" {
-					p.Want = fmt.Sprintf("a known key (did you mean %s?)", join(path, s))
-				}
-				*problems = append(*problems, p)
-				continue
-			}
-			checkKeys(n.Content[i+1], f.Type, join(path, key), problems)
-		}
-	}
-}
 
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
@@ -224,7 +188,7 @@ type Key struct {
 // Keys lists every setting of c, servers included, in a stable order.
 func (c *Config) Keys() []Key {
 	var keys []Key
-	walk(reflect.ValueOf(c).Elem(), nil, func(path []string, v reflect.Value) {
+	walk(reflect.ValueOf(c).Elem(), nil, false, func(path []string, v reflect.Value) {
 		keys = append(keys, Key{
 			Path:    strings.Join(path, "."),
 			Env:     envName(path),
@@ -236,8 +200,10 @@ func (c *Config) Keys() []Key {
 }
 
 // walk calls fn for every leaf setting under v. Servers are walked through
-// addressable copies that are written back after fn, so fn may set them.
-func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
+// addressable copies; with set, they are written back after fn, so fn may set
+// them. Without set the map is only read, so that readers of a shared config
+// (Keys) never race.
+func walk(v reflect.Value, path []string, set bool, fn func([]string, reflect.Value)) {
 	t := v.Type()
 	switch {
 	case t == serversType:
@@ -249,12 +215,14 @@ func walk(v reflect.Value, path []string, fn func([]string, reflect.Value)) {
 		for _, name := range names {
 			srv := reflect.New(serverType).Elem()
 			srv.Set(v.MapIndex(reflect.ValueOf(name)))
-			walk(srv, append(slices.Clip(path), name), fn)
-			v.SetMapIndex(reflect.ValueOf(name), srv)
+			walk(srv, append(slices.Clip(path), name), set, fn)
+			if set {
+				v.SetMapIndex(reflect.ValueOf(name), srv)
+			}
 		}
 	case t.Kind() == reflect.Struct:
 		for i := range t.NumField() {
-			walk(v.Field(i), append(slices.Clip(path), yamlName(t.Field(i))), fn)
+			walk(v.Field(i), append(slices.Clip(path), yamlName(t.Field(i))), set, fn)
 		}
 	default:
 		fn(path, v)
@@ -335,12 +303,24 @@ func setString(v reflect.Value, s string) error {
 			return fmt.Errorf("want true or false")
 		}
 		v.SetBool(b)
-	case reflect.Int, reflect.Int64, reflect.Int32:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v.OverflowInt(n) {
 			return fmt.Errorf("want an integer")
 		}
 		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v.OverflowUint(n) {
+			return fmt.Errorf("want a non-negative integer")
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || v.OverflowFloat(f) {
+			return fmt.Errorf("want a number")
+		}
+		v.SetFloat(f)
 	case reflect.String:
 		v.SetString(s)
 	case reflect.Slice:
@@ -352,10 +332,15 @@ func setString(v reflect.Value, s string) error {
 		}
 		out := reflect.MakeSlice(v.Type(), len(items), len(items))
 		for i, item := range items {
-			out.Index(i).SetString(item)
+			if err := setString(out.Index(i), item); err != nil {
+				return fmt.Errorf("list item %q: %w", item, err)
+			}
 		}
 		v.Set(out)
 	default:
+		if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			return u.UnmarshalText([]byte(s))
+		}
 		return fmt.Errorf("unsupported setting type %s", v.Type())
 	}
 	return nil
@@ -379,7 +364,8 @@ func (c *Config) ApplyEnv(environ []string) error {
 	}
 	var problems []Problem
 	var known []string
-	walk(reflect.ValueOf(c).Elem(), nil, func(path []string, v reflect.Value) {
+	next := c.clone() // c stays as it was if any variable is bad
+	walk(reflect.ValueOf(&next).Elem(), nil, true, func(path []string, v reflect.Value) {
 		name := envName(path)
 		known = append(known, name)
 		s, ok := vals[name]
@@ -392,17 +378,37 @@ func (c *Config) ApplyEnv(environ []string) error {
 		}
 	})
 	for name, val := range vals {
-		p := Problem{Env: name, Value: val, Want: "a known LAMEDUCK_* variable (see the README's config table; servers are added in the config file)"}
-		if s := suggest(name, known); s != "" {
-			p.Want = fmt.Sprintf("a known LAMEDUCK_* variable (did you mean %s?)", s)
-		}
-		problems = append(problems, p)
+		problems = append(problems, Problem{Env: name, Value: val, Want: unknownEnvWant(name, known)})
 	}
 	if len(problems) > 0 {
 		sort.Slice(problems, func(i, j int) bool { return problems[i].Env < problems[j].Env })
 		return &Error{Problems: problems}
 	}
+	*c = next
 	return nil
+}
+
+// unknownEnvWant says what to do about the unknown variable name, given the
+// known ones.
+func unknownEnvWant(name string, known []string) string {
+	if rest, ok := strings.CutPrefix(name, EnvPrefix+"SERVERS_"); ok {
+		server, setting, _ := strings.Cut(rest, "_")
+		for i := range serverType.NumField() {
+			if envName([]string{yamlName(serverType.Field(i))}) == EnvPrefix+setting {
+				return fmt.Sprintf("a variable of a configured server: there is no server %q; "+
+					"add it under servers: in the config file (LAMEDUCK_CONFIG) to set %sSERVERS_%s_*",
+					strings.ToLower(server), EnvPrefix, server)
+			}
+		}
+	}
+	short := make([]string, len(known))
+	for i, k := range known {
+		short[i] = strings.TrimPrefix(k, EnvPrefix)
+	}
+	if s := suggest(strings.TrimPrefix(name, EnvPrefix), short); s != "" {
+		return fmt.Sprintf("a known LAMEDUCK_* variable (did you mean %s%s?)", EnvPrefix, s)
+	}
+	return "a known LAMEDUCK_* variable (see the README's config table; servers are added in the config file)"
 }
 
 func reservedName(name string) bool {
@@ -466,6 +472,8 @@ type Problem struct {
 	Env string
 	// Value is the bad value as given.
 	Value string
+	// File is the config file the problem is in, if it is in one.
+	File string
 	// Line is the line in the config file, if the problem is there.
 	Line int
 	// Want says what is allowed or what to change.
@@ -479,10 +487,17 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, "%s (%s)", p.Key, p.Env)
 	case p.Key != "":
 		b.WriteString(p.Key)
-	default:
+	case p.Env != "":
 		b.WriteString(p.Env)
+	default:
+		b.WriteString("config file")
 	}
-	if p.Line > 0 {
+	switch {
+	case p.File != "" && p.Line > 0:
+		fmt.Fprintf(&b, " at %s:%d", p.File, p.Line)
+	case p.File != "":
+		fmt.Fprintf(&b, " in %s", p.File)
+	case p.Line > 0:
 		fmt.Fprintf(&b, " at line %d", p.Line)
 	}
 	if p.Value != "" {
