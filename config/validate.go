@@ -7,7 +7,9 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits enforced by Validate.
@@ -63,18 +65,18 @@ func (c Config) Validate() error {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	addrs := map[string]string{} // bound address -> key, for clashes
+	var addrs []claim // fixed addresses taken so far, for clashes
 	for _, name := range names {
 		key := "servers." + name
 		if !validServerName(name) {
 			v.add(key, name, "a server name of lower-case letters and digits, starting with a letter")
 			continue
 		}
-		c.Servers[name].validate(v, key, c.Stop, addrs)
+		c.Servers[name].validate(v, key, c.Stop, &addrs)
 	}
 	if c.Admin.Enabled {
 		if checkAddr(v, "admin.addr", c.Admin.Addr) {
-			claimAddr(v, "admin.addr", c.Admin.Addr, addrs)
+			claimAddr(v, "admin.addr", c.Admin.Addr, &addrs)
 		}
 	}
 	c.WebSocket.validate(v, c.Stop)
@@ -113,7 +115,7 @@ func (s Stop) validate(v *validator) {
 	}
 }
 
-func (s Server) validate(v *validator, key string, stop Stop, addrs map[string]string) {
+func (s Server) validate(v *validator, key string, stop Stop, addrs *[]claim) {
 	if checkAddr(v, key+".addr", s.Addr) {
 		claimAddr(v, key+".addr", s.Addr, addrs)
 	}
@@ -156,16 +158,30 @@ func checkAddr(v *validator, key, addr string) bool {
 	return true
 }
 
-// claimAddr reports two servers configured on the same fixed address.
-func claimAddr(v *validator, key, addr string, addrs map[string]string) {
-	if _, port, _ := net.SplitHostPort(addr); port == "0" {
-		return
+// claim is a fixed address a server listens on.
+type claim struct{ key, host, port string }
+
+// claimAddr reports two servers configured to listen on the same fixed port
+// of the same host; a wildcard host ("", "0.0.0.0", "::") takes the port on
+// every host, so it clashes with any host on that port.
+func claimAddr(v *validator, key, addr string, addrs *[]claim) {
+	host, port, _ := net.SplitHostPort(addr)
+	if n, err := strconv.Atoi(port); err != nil || n == 0 {
+		return // port 0 picks a free port; a bad one is reported by checkAddr
 	}
-	if other, ok := addrs[addr]; ok {
-		v.add(key, addr, fmt.Sprintf("an address not already used by %s", other))
-		return
+	port = strings.TrimLeft(port, "+0") // ":08080" is ":8080"
+	for _, c := range *addrs {
+		if c.port == port && (c.host == host || wildcardHost(c.host) || wildcardHost(host)) {
+			v.add(key, addr, fmt.Sprintf("an address not already used by %s", c.key))
+			return
+		}
 	}
-	addrs[addr] = key
+	*addrs = append(*addrs, claim{key, host, port})
+}
+
+func wildcardHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
 }
 
 func (w WebSocket) validate(v *validator, stop Stop) {
@@ -185,7 +201,9 @@ func (w WebSocket) validate(v *validator, stop Stop) {
 	v.intRange("websocket.sendQueue", w.SendQueue, 1, 1<<20)
 	v.durationRange("websocket.writeTimeout", w.WriteTimeout, time.Millisecond, 10*time.Minute)
 	v.durationRange("websocket.pingPeriod", w.PingPeriod, 0, time.Hour)
-	if w.PingPeriod > 0 && w.PongTimeout <= w.PingPeriod {
+	if w.PongTimeout < 0 || w.PongTimeout > 24*time.Hour {
+		v.durationRange("websocket.pongTimeout", w.PongTimeout, 0, 24*time.Hour)
+	} else if w.PingPeriod > 0 && w.PongTimeout <= w.PingPeriod {
 		v.add("websocket.pongTimeout", w.PongTimeout.String(), fmt.Sprintf("a duration longer than websocket.pingPeriod (%v)", w.PingPeriod))
 	}
 	if !slices.Contains([]CloseCode{1000, CloseGoingAway, CloseServiceRestart, 1013}, w.CloseCode) && (w.CloseCode < 4000 || w.CloseCode > 4999) {
@@ -193,6 +211,8 @@ func (w WebSocket) validate(v *validator, stop Stop) {
 	}
 	if len(w.CloseReason) > MaxCloseReason {
 		v.add("websocket.closeReason", w.CloseReason, fmt.Sprintf("at most %d bytes (a close frame carries 125)", MaxCloseReason))
+	} else if !utf8.ValidString(w.CloseReason) {
+		v.add("websocket.closeReason", w.CloseReason, "valid UTF-8 (RFC 6455 section 5.5.1; clients fail the connection otherwise)")
 	}
 	if w.CloseSpread < 0 || (w.CloseSpread > 0 && w.CloseSpread >= stop.HubDrain) {
 		v.add("websocket.closeSpread", w.CloseSpread.String(), fmt.Sprintf("a duration from 0 to less than stop.hubDrain (%v), so that the last close handshakes complete in the phase", stop.HubDrain))
