@@ -1,0 +1,300 @@
+package wsmodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/httpmodule"
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+// MessageType is the type of a data message.
+type MessageType int
+
+// Data message types (RFC 6455 section 5.6).
+const (
+	// TextMessage carries UTF-8 text.
+	TextMessage MessageType = websocket.TextMessage
+	// BinaryMessage carries bytes.
+	BinaryMessage MessageType = websocket.BinaryMessage
+)
+
+// Errors returned by [Conn.Send] and [Hub.Broadcast].
+var (
+	// ErrQueueFull: the connection's outbound queue held websocket.sendQueue
+	// messages. The connection is being closed with 1013 (Try Again Later).
+	ErrQueueFull = errors.New("wsmodule: send queue full: the peer reads too slowly; the connection is closed with 1013")
+	// ErrClosed: the connection is closed or closing (its close frame is
+	// queued); nothing more can be sent on it.
+	ErrClosed = errors.New("wsmodule: connection closed or closing")
+)
+
+// Hub upgrades HTTP requests to WebSocket connections, tracks every
+// connection it upgraded, broadcasts to them, and drains them when the
+// process stops. Create one with [NewHub]; it is an http.Handler.
+type Hub struct {
+	name     string
+	cfg      config.WebSocket
+	opts     hubOptions
+	upgrader *websocket.Upgrader
+	closeMsg []byte // the drain's close frame payload
+
+	mu         sync.RWMutex
+	conns      []*Conn // index Conn.idx
+	upgrading  int     // handshakes in progress
+	draining   bool
+	empty      chan struct{} // closed once draining and no connection is left
+	emptied    bool
+	stragglers []lifecycle.Straggler
+	drained    chan struct{} // closed when Stop has returned
+
+	// wg counts every goroutine the hub started: readers, writers, closers.
+	wg sync.WaitGroup
+
+	accepted    atomic.Uint64
+	rejected    atomic.Uint64
+	overflows   atomic.Uint64
+	tooBig      atomic.Uint64
+	closedClean atomic.Uint64
+	forced      atomic.Uint64
+}
+
+// NewHub returns a hub named name (it appears in logs, step names and the
+// stop report) configured by cfg. It does nothing until requests reach its
+// ServeHTTP.
+func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
+	o := hubOptions{log: zap.NewNop(), readBuf: DefaultReadBufferSize, writeBuf: DefaultWriteBufferSize}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := check(name, cfg, o); err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		name:     name,
+		cfg:      cfg,
+		opts:     o,
+		closeMsg: websocket.FormatCloseMessage(int(cfg.CloseCode), cfg.CloseReason),
+		empty:    make(chan struct{}),
+		drained:  make(chan struct{}),
+	}
+	h.opts.log = o.log.With(zap.String("hub", name))
+	h.upgrader = newUpgrader(cfg, o.readBuf, o.writeBuf, h.refuse)
+	return h, nil
+}
+
+// check reports every setting NewHub cannot work with. config.Validate
+// checks the same and more when the configuration is loaded.
+func check(name string, cfg config.WebSocket, o hubOptions) error {
+	var bad []string
+	if name == "" {
+		bad = append(bad, "the hub has no name: name it after what it serves (e.g. \"chat\")")
+	}
+	if cfg.SendQueue < 1 {
+		bad = append(bad, fmt.Sprintf("websocket.sendQueue is %d: want at least 1", cfg.SendQueue))
+	}
+	if cfg.ReadLimit < 1 {
+		bad = append(bad, fmt.Sprintf("websocket.readLimit is %d: want at least 1 byte", cfg.ReadLimit))
+	}
+	if cfg.WriteTimeout <= 0 {
+		bad = append(bad, fmt.Sprintf("websocket.writeTimeout is %v: want a positive duration", cfg.WriteTimeout))
+	}
+	if cfg.PingPeriod < 0 || (cfg.PingPeriod > 0 && cfg.PongTimeout <= cfg.PingPeriod) {
+		bad = append(bad, fmt.Sprintf("websocket.pingPeriod %v, pongTimeout %v: want pingPeriod 0 (no keepalive) or pongTimeout > pingPeriod > 0", cfg.PingPeriod, cfg.PongTimeout))
+	}
+	if cfg.CloseCode < 1000 || cfg.CloseCode > 4999 {
+		bad = append(bad, fmt.Sprintf("websocket.closeCode is %d: want 1001 or 1012", cfg.CloseCode))
+	}
+	if len(cfg.CloseReason) > config.MaxCloseReason {
+		bad = append(bad, fmt.Sprintf("websocket.closeReason is %d bytes: want at most %d", len(cfg.CloseReason), config.MaxCloseReason))
+	}
+	if cfg.CloseParallelism < 1 {
+		bad = append(bad, fmt.Sprintf("websocket.closeParallelism is %d: want at least 1", cfg.CloseParallelism))
+	}
+	if cfg.CloseSpread < 0 {
+		bad = append(bad, fmt.Sprintf("websocket.closeSpread is %v: want 0 or more", cfg.CloseSpread))
+	}
+	if o.readBuf < 1 || o.writeBuf < 1 {
+		bad = append(bad, fmt.Sprintf("buffer sizes %d (read) and %d (write): want positive sizes", o.readBuf, o.writeBuf))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("wsmodule: hub %q: %s", name, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// Name returns the hub's name.
+func (h *Hub) Name() string { return h.name }
+
+// Route returns the route that serves the hub at pattern on the named
+// server (empty means the default server), for httpmodule.RouteGroup.
+func (h *Hub) Route(server, pattern string) httpmodule.Route {
+	return httpmodule.Route{Server: server, Pattern: pattern, Handler: h, Module: "wsmodule hub " + h.name}
+}
+
+// Step returns the hub's drain as a step of the lifecycle.HubDrain phase,
+// named "ws.<name>", for lifecycle.Coordinator.Register.
+func (h *Hub) Step() lifecycle.Step {
+	return lifecycle.Step{Phase: lifecycle.HubDrain, Name: "ws." + h.name, Stopper: h}
+}
+
+// ServeHTTP upgrades the request to a WebSocket connection and tracks it.
+// It answers 403 for an origin that is not allowed, 400 for a malformed
+// handshake, and 503 once the hub drains. It returns as soon as the
+// connection is set up: the hub's own goroutines serve it from then on.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.draining {
+		h.mu.Unlock()
+		h.rejected.Add(1)
+		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "0")
+		http.Error(w, "wsmodule: hub "+h.name+" is shutting down: reconnect, another instance will take you", http.StatusServiceUnavailable)
+		return
+	}
+	h.upgrading++
+	h.mu.Unlock()
+
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the client (see refuse) or the
+		// connection broke during the handshake.
+		h.mu.Lock()
+		h.upgrading--
+		h.checkEmpty()
+		h.mu.Unlock()
+		return
+	}
+	c := newConn(h, ws, r)
+	h.mu.Lock()
+	h.upgrading--
+	c.idx = len(h.conns)
+	h.conns = append(h.conns, c)
+	draining := h.draining
+	h.wg.Add(1)
+	h.mu.Unlock()
+	h.accepted.Add(1)
+	if draining {
+		// The drain began during the handshake: close it at once.
+		c.beginClose(h.closeMsg, true, nil)
+	}
+	go c.readLoop()
+}
+
+// refuse answers a failed handshake. It is the upgrader's Error function.
+func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	h.rejected.Add(1)
+	w.Header().Set("Sec-Websocket-Version", "13")
+	http.Error(w, fmt.Sprintf("%s (hub %s)", reason.Error(), h.name), status)
+}
+
+// Len returns the number of connections the hub tracks now.
+func (h *Hub) Len() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// Each calls f for every connection until f returns false. The hub's list
+// is locked while Each runs: f must not block (Send does not).
+func (h *Hub) Each(f func(c *Conn) bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.conns {
+		if !f(c) {
+			return
+		}
+	}
+}
+
+// Broadcast queues a message for every connection and returns how many
+// accepted it. It never blocks on a peer: a connection whose queue is full
+// is closed with 1013 and counted in [Stats].Overflows; closing ones are
+// skipped. The frame is encoded once for all connections; data may be
+// reused when Broadcast returns.
+func (h *Hub) Broadcast(typ MessageType, data []byte) (int, error) {
+	pm, err := websocket.NewPreparedMessage(int(typ), data)
+	if err != nil {
+		return 0, fmt.Errorf("wsmodule: hub %s: broadcast: %w", h.name, err)
+	}
+	m := outbound{kind: kindPrepared, pm: pm}
+	n := 0
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.conns {
+		if c.enqueue(m) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// remove forgets c once its reader has ended.
+func (h *Hub) remove(c *Conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	last := len(h.conns) - 1
+	if c.idx <= last && h.conns[c.idx] == c {
+		h.conns[c.idx] = h.conns[last]
+		h.conns[c.idx].idx = c.idx
+		h.conns[last] = nil
+		h.conns = h.conns[:last]
+	}
+	h.checkEmpty()
+}
+
+// checkEmpty closes h.empty when the hub drains and nothing is left. h.mu
+// is held.
+func (h *Hub) checkEmpty() {
+	if h.draining && !h.emptied && len(h.conns) == 0 && h.upgrading == 0 {
+		h.emptied = true
+		close(h.empty)
+	}
+}
+
+// Stats counts what the hub did since it was created.
+type Stats struct {
+	// Active is the number of connections open now.
+	Active int
+	// Accepted counts completed upgrades.
+	Accepted uint64
+	// Rejected counts refused handshakes: bad origin, malformed, or
+	// arriving while the hub drains.
+	Rejected uint64
+	// Overflows counts connections closed because their send queue was
+	// full.
+	Overflows uint64
+	// TooBig counts connections closed with 1009 because a message exceeded
+	// websocket.readLimit.
+	TooBig uint64
+	// ClosedClean counts connections that ended with a completed close
+	// handshake started by the server (the drain or [Conn.Close]).
+	ClosedClean uint64
+	// ForceClosed counts connections cut at the drain's deadline.
+	ForceClosed uint64
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{
+		Active:      h.Len(),
+		Accepted:    h.accepted.Load(),
+		Rejected:    h.rejected.Load(),
+		Overflows:   h.overflows.Load(),
+		TooBig:      h.tooBig.Load(),
+		ClosedClean: h.closedClean.Load(),
+		ForceClosed: h.forced.Load(),
+	}
+}
+
+// age is how long c has been connected.
+func (c *Conn) age(now time.Time) time.Duration { return now.Sub(c.start) }

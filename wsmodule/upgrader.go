@@ -1,0 +1,89 @@
+package wsmodule
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lameduck/lameduck/config"
+)
+
+// Default buffer sizes. Small read buffers keep idle connections cheap (a
+// larger message is read in several system calls, not refused); write
+// buffers come from a pool and are held only while a message is written.
+const (
+	DefaultReadBufferSize  = 1024
+	DefaultWriteBufferSize = 4096
+)
+
+// newUpgrader returns the gorilla upgrader for cfg.
+func newUpgrader(cfg config.WebSocket, readBuf, writeBuf int, onError func(w http.ResponseWriter, r *http.Request, status int, reason error)) *websocket.Upgrader {
+	return &websocket.Upgrader{
+		HandshakeTimeout:  cfg.HandshakeTimeout,
+		ReadBufferSize:    readBuf,
+		WriteBufferSize:   writeBuf,
+		WriteBufferPool:   &sync.Pool{},
+		Subprotocols:      cfg.Subprotocols,
+		CheckOrigin:       originChecker(cfg.AllowedOrigins),
+		EnableCompression: cfg.Compression,
+		Error:             onError,
+	}
+}
+
+// originChecker returns the upgrader's origin check: a request without an
+// Origin header (not from a browser) passes; "*" lets every origin pass;
+// otherwise the origin must be the request's own host or one of allowed.
+func originChecker(allowed []string) func(r *http.Request) bool {
+	set := make(map[string]bool, len(allowed))
+	for _, o := range allowed {
+		if o == "*" {
+			return func(*http.Request) bool { return true }
+		}
+		if u, err := url.Parse(o); err == nil {
+			set[normalOrigin(u.Scheme, u.Host)] = true
+		}
+	}
+	return func(r *http.Request) bool {
+		origin := r.Header["Origin"]
+		if len(origin) == 0 {
+			return true
+		}
+		u, err := url.Parse(origin[0])
+		if err != nil || u.Host == "" {
+			return false
+		}
+		if strings.EqualFold(stripDefaultPort(u.Scheme, u.Host), stripDefaultPort(schemeOf(r), r.Host)) {
+			return true
+		}
+		return set[normalOrigin(u.Scheme, u.Host)]
+	}
+}
+
+// schemeOf is the scheme the browser used to reach r, as far as the server
+// can tell without trusting proxy headers.
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// normalOrigin lower-cases scheme://host and drops the scheme's default port,
+// so that "https://App.example.com:443" matches "https://app.example.com".
+func normalOrigin(scheme, host string) string {
+	scheme = strings.ToLower(scheme)
+	return scheme + "://" + strings.ToLower(stripDefaultPort(scheme, host))
+}
+
+func stripDefaultPort(scheme, host string) string {
+	switch strings.ToLower(scheme) {
+	case "http", "ws":
+		return strings.TrimSuffix(host, ":80")
+	case "https", "wss":
+		return strings.TrimSuffix(host, ":443")
+	}
+	return host
+}
