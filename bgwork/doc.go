@@ -1,0 +1,38 @@
+// Package bgwork is a pool for named background tasks that outlive the
+// request that started them (audit writes, webhooks, cache warming) and that
+// the stop of the process waits for.
+//
+// A handler hands work to the pool with [Pool.Go]:
+//
+//	err := pool.Go(r.Context(), "audit.write", func(ctx context.Context) error {
+//		return audit.Write(ctx, entry)
+//	})
+//
+// The task's context keeps the values of the caller's context (trace IDs,
+// loggers) but not its cancellation: the request ending does not cancel the
+// task. Only the pool cancels it, at the deadline of its stop or after the
+// per-task timeout (config.Tasks.TaskTimeout).
+//
+// The pool runs at most config.Tasks.MaxRunning tasks at once. When that many
+// run, a submission waits for a slot (respecting the caller's context) or
+// fails at once with [ErrFull], as config.Tasks.WhenFull says. A panic in a
+// task is recovered, logged with the task's name and stack, and counted; a
+// task's error is logged with its name and passed to the [ErrorHandler], if
+// any. [Pool.Stats] returns the counters.
+//
+// # The stop
+//
+// [Pool.Stop] is the pool's step in the wait phase of the stop
+// ([lifecycle.Wait]), which runs after the servers have shut down and the
+// WebSocket hubs have drained: until then, handlers still finishing their
+// requests may submit tasks, and the stop waits for those too. When Stop
+// begins, the pool refuses new tasks with [ErrDraining]; a submission either
+// is counted before Stop can see the pool empty or is refused, never lost in
+// between. Stop returns the moment the last task returns. At its deadline it
+// cancels the tasks' contexts, gives them until [lifecycle.ForceDeadline] to
+// return, and [Pool.Stragglers] names every task it cut off or that is still
+// running, with its age.
+//
+// [Module] provides the pool to an Fx application and registers its stop;
+// [New] builds one without Fx.
+package bgwork
