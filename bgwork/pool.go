@@ -79,9 +79,9 @@ type Pool struct {
 	waiters  taskList  // tasks whose submitters wait for a slot
 	parked   []*worker // idle workers, longest idle first
 	reaper   *time.Timer
-	reaping  bool // reaper is armed
-	reapGen  int  // how many times the reaper ran
-	closed   bool // the stop began: no worker parks any more
+	reaping  bool            // reaper is armed
+	reapGen  int             // how many times the reaper ran
+	closed   bool            // the stop began: no worker parks any more
 	spare    []chan struct{} // empty channels for waiting submitters, reused
 	cut      []*task
 	cutAt    time.Duration
