@@ -29,59 +29,59 @@ type nodeDecoder struct {
 	merging  map[*yaml.Node]bool // mappings whose pairs are being collected
 }
 
-// decodeYAML is DecodeYAML without the "config: " prefix on syntax errors.
-func (c *Config) decodeYAML(data []byte) (err error) {
+// overlayYAML returns c with the settings of a YAML document overlaid, and
+// the document's problems. With problems, the result holds every setting that
+// could be read, so that Load can still check the environment against the
+// servers the file adds. Syntax errors come without the "config: " prefix.
+func (c Config) overlayYAML(data []byte) (out Config, err error) {
+	out = c
 	defer func() {
 		// The YAML parser has panicked on hostile input in the past; a
 		// config file must never crash the process without a message.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse YAML: %v", r)
+			out, err = c, fmt.Errorf("cannot parse YAML: %v", r)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil // no document: nothing to overlay
+			return c, nil // no document: nothing to overlay
 		}
-		return err
+		return c, err
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return err
+		return c, err
 	default:
-		return &Error{Problems: []Problem{{Line: extra.Line, Value: "---",
+		return c, &Error{Problems: []Problem{{Line: extra.Line, Value: "---",
 			Want: "a single YAML document (a second one would be ignored; merge them into one)"}}}
 	}
 	if len(doc.Content) == 0 {
-		return nil // only comments
+		return c, nil // only comments
 	}
 	d := &nodeDecoder{merging: map[*yaml.Node]bool{}}
-	// Decode into a copy so that a rejected file leaves c as it was.
-	next := c.clone()
-	d.decode(doc.Content[0], reflect.ValueOf(&next).Elem(), nil)
+	out = c.clone() // c's server map stays as it was
+	d.decode(doc.Content[0], reflect.ValueOf(&out).Elem(), nil)
 	if len(d.problems) > 0 {
-		return &Error{Problems: d.problems}
+		return out, &Error{Problems: d.problems}
 	}
-	*c = next
-	return nil
+	return out, nil
 }
 
-// clone copies c deeply enough that decoding into the copy does not change c:
-// the server map and every list get their own backing storage.
+// clone copies c deeply enough that decoding or applying the environment to
+// the copy does not change c: the server map is the only storage they write
+// in place (lists are always replaced by new ones, never written into).
 func (c Config) clone() Config {
 	out := c
 	if c.Servers != nil {
 		out.Servers = make(Servers, len(c.Servers))
 		for name, s := range c.Servers {
-			s.Protocols = append([]Protocol(nil), s.Protocols...)
 			out.Servers[name] = s
 		}
 	}
-	out.WebSocket.AllowedOrigins = append([]string(nil), c.WebSocket.AllowedOrigins...)
-	out.WebSocket.Subprotocols = append([]string(nil), c.WebSocket.Subprotocols...)
 	return out
 }
 

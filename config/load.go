@@ -45,7 +45,7 @@ func Load(environ []string) (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("config: read %s (from %s): %w", path, EnvFile, err)
 		}
-		err = cfg.decodeYAML(data)
+		cfg, err = cfg.overlayYAML(data)
 		var e *Error
 		switch {
 		case errors.As(err, &e):
@@ -84,11 +84,15 @@ func LoadProcess() (Config, error) { return Load(os.Environ()) }
 // when one is close, the key that was probably meant), bad values, keys set
 // twice, a second document. On error c is left unchanged.
 func (c *Config) DecodeYAML(data []byte) error {
-	err := c.decodeYAML(data)
-	if err != nil && !IsConfigError(err) {
-		return fmt.Errorf("config: %w", err)
+	next, err := c.overlayYAML(data)
+	if err != nil {
+		if !IsConfigError(err) {
+			err = fmt.Errorf("config: %w", err)
+		}
+		return err
 	}
-	return err
+	*c = next
+	return nil
 }
 
 // UnmarshalYAML merges a mapping of server names into s: existing servers

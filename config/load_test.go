@@ -497,6 +497,15 @@ func TestAllProblemsAtOnce(t *testing.T) {
 		findProblem(t, err, "stop.shutdown")
 		findProblem(t, err, "LAMEDUCK_NOPE")
 	})
+	t.Run("a file with a problem still adds its servers", func(t *testing.T) {
+		_, err := Load([]string{
+			writeConfig(t, "servers: {internal: {addr: ':8081'}}\nlog: {levl: debug}\n"),
+			"LAMEDUCK_SERVERS_INTERNAL_ADDR=:8082", // valid: the file adds internal
+		})
+		if got := problemsOf(t, err); len(got) != 1 || got[0].Key != "log.levl" {
+			t.Errorf("problems = %v, want only log.levl", got)
+		}
+	})
 	t.Run("validation", func(t *testing.T) {
 		_, err := Load([]string{
 			"LAMEDUCK_LOG_LEVEL=trace",
