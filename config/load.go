@@ -484,6 +484,8 @@ type Problem struct {
 	Want string
 }
 
+// String renders the problem on one line: where it is (key, variable, file
+// and line), the bad value, and what is allowed.
 func (p Problem) String() string {
 	var b strings.Builder
 	switch {
@@ -514,9 +516,11 @@ func (p Problem) String() string {
 // Error lists every problem found while loading or validating a
 // configuration.
 type Error struct {
+	// Problems are every bad setting found, in a stable order.
 	Problems []Problem
 }
 
+// Error renders the count of problems, then one problem per line.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "config: %d invalid setting", len(e.Problems))
