@@ -261,9 +261,13 @@ func (c *Conn) write(m *outbound) error {
 	case kindPing:
 		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
 	case kindClose:
+		// Mark the frame sent before writing it: the peer's answer can
+		// arrive before WriteControl returns.
+		c.mu.Lock()
+		c.closeSent = true
+		c.mu.Unlock()
 		err := c.ws.WriteControl(websocket.CloseMessage, m.data, deadline)
 		c.mu.Lock()
-		c.closeSent = err == nil
 		release := c.release
 		c.release = nil
 		draining := c.drainSent

@@ -50,6 +50,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 		}
 	}
 	h.draining = true
+	close(h.drainStart)
 	conns := slices.Clone(h.conns)
 	h.checkEmpty()
 	h.mu.Unlock()
@@ -142,10 +143,10 @@ func (h *Hub) forceClose(now time.Time) int {
 		c.mu.Lock()
 		detail := "remote " + c.RemoteAddr().String()
 		switch {
-		case c.closeSent:
-			detail += ", close frame sent, no answer"
 		case c.writing:
 			detail += ", close frame not written: the peer does not read"
+		case c.closeSent:
+			detail += ", close frame sent, no answer"
 		default:
 			detail += ", close frame not sent"
 		}

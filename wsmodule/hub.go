@@ -52,6 +52,7 @@ type Hub struct {
 	conns      []*Conn // index Conn.idx
 	upgrading  int     // handshakes in progress
 	draining   bool
+	drainStart chan struct{} // closed when the drain begins
 	empty      chan struct{} // closed once draining and no connection is left
 	emptied    bool
 	stragglers []lifecycle.Straggler
@@ -80,12 +81,13 @@ func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{
-		name:     name,
-		cfg:      cfg,
-		opts:     o,
-		closeMsg: websocket.FormatCloseMessage(int(cfg.CloseCode), cfg.CloseReason),
-		empty:    make(chan struct{}),
-		drained:  make(chan struct{}),
+		name:       name,
+		cfg:        cfg,
+		opts:       o,
+		closeMsg:   websocket.FormatCloseMessage(int(cfg.CloseCode), cfg.CloseReason),
+		drainStart: make(chan struct{}),
+		empty:      make(chan struct{}),
+		drained:    make(chan struct{}),
 	}
 	h.opts.log = o.log.With(zap.String("hub", name))
 	h.upgrader = newUpgrader(cfg, o.readBuf, o.writeBuf, h.refuse)
@@ -196,6 +198,10 @@ func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int, reason 
 	w.Header().Set("Sec-Websocket-Version", "13")
 	http.Error(w, fmt.Sprintf("%s (hub %s)", reason.Error(), h.name), status)
 }
+
+// Draining returns a channel that is closed when the drain begins, from
+// which point the hub refuses upgrades.
+func (h *Hub) Draining() <-chan struct{} { return h.drainStart }
 
 // Len returns the number of connections the hub tracks now.
 func (h *Hub) Len() int {

@@ -1,0 +1,179 @@
+package wsmodule
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestReadLimitClosesWith1009: a message larger than websocket.readLimit
+// closes that connection with 1009; another connection keeps working.
+func TestReadLimitClosesWith1009(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReadLimit = 1024
+	hub := newTestHub(t, cfg, OnMessage(echo))
+	url := serve(t, hub)
+	bystander := dial(t, url, nil)
+	roundTrip(t, bystander, "before")
+
+	big := dial(t, url, nil)
+	roundTrip(t, big, strings.Repeat("a", 1024)) // at the limit: fine
+	if err := big.WriteMessage(websocket.BinaryMessage, make([]byte, 1025)); err != nil {
+		t.Fatal(err)
+	}
+	_ = big.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := readAll(big)
+	if code, _ := closeCode(err); code != websocket.CloseMessageTooBig {
+		t.Fatalf("oversized message: connection ended with %v, want close 1009", err)
+	}
+	roundTrip(t, bystander, "after")
+	if st := hub.Stats(); st.TooBig != 1 {
+		t.Fatalf("stats %+v: want TooBig 1", st)
+	}
+}
+
+// TestHandshakeRejections: a foreign origin gets 403, malformed handshakes
+// 400 (405 for a POST), with a body that says why; a connected client is
+// not affected and the hub tracks no extra connection.
+func TestHandshakeRejections(t *testing.T) {
+	var waiter connWaiter
+	hub := newTestHub(t, testConfig(), OnConnect(waiter.onConnect), OnMessage(echo))
+	url := serve(t, hub)
+	httpURL := "http" + strings.TrimPrefix(url, "ws")
+	bystander := dial(t, url, nil)
+	waiter.wait(t, 1)
+
+	good := func() http.Header {
+		return http.Header{
+			"Connection":            {"Upgrade"},
+			"Upgrade":               {"websocket"},
+			"Sec-Websocket-Version": {"13"},
+			"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+		}
+	}
+	cases := []struct {
+		name   string
+		method string
+		edit   func(http.Header)
+		status int
+		body   string
+	}{
+		{"foreign origin", "GET", func(h http.Header) { h.Set("Origin", "http://evil.example") }, http.StatusForbidden, "origin not allowed"},
+		{"no upgrade header", "GET", func(h http.Header) { h.Del("Upgrade") }, http.StatusBadRequest, "'websocket' token not found"},
+		{"no key", "GET", func(h http.Header) { h.Del("Sec-Websocket-Key") }, http.StatusBadRequest, "Sec-WebSocket-Key"},
+		{"bad key", "GET", func(h http.Header) { h.Set("Sec-Websocket-Key", "short") }, http.StatusBadRequest, "Sec-WebSocket-Key"},
+		{"old version", "GET", func(h http.Header) { h.Set("Sec-Websocket-Version", "8") }, http.StatusBadRequest, "unsupported version"},
+		{"post", "POST", func(http.Header) {}, http.StatusMethodNotAllowed, "not GET"},
+		{"plain GET", "GET", func(h http.Header) { clear(h) }, http.StatusBadRequest, "not using the websocket protocol"},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, httpURL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header = good()
+			tc.edit(req.Header)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.body) || !strings.Contains(string(body), "hub chat") {
+				t.Fatalf("status %d body %q: want %d mentioning %q and the hub", resp.StatusCode, body, tc.status, tc.body)
+			}
+			if st := hub.Stats(); st.Rejected != uint64(i+1) || st.Active != 1 {
+				t.Fatalf("stats %+v: want %d rejected, 1 active", st, i+1)
+			}
+		})
+	}
+	roundTrip(t, bystander, "still here")
+	http.DefaultClient.CloseIdleConnections()
+}
+
+// TestAllowedOrigins: same origin and listed origins pass, others get 403;
+// "*" lets any origin in.
+func TestAllowedOrigins(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowedOrigins = []string{"https://app.example.com"}
+	url := serve(t, newTestHub(t, cfg))
+	host := strings.TrimSuffix(strings.TrimPrefix(url, "ws://"), "/ws")
+	for origin, want := range map[string]int{
+		"":                                http.StatusSwitchingProtocols, // not a browser
+		"http://" + host:                  http.StatusSwitchingProtocols, // same origin
+		"https://app.example.com":         http.StatusSwitchingProtocols,
+		"https://APP.example.com:443":     http.StatusSwitchingProtocols,
+		"http://app.example.com":          http.StatusForbidden, // other scheme
+		"https://app.example.com.evil.io": http.StatusForbidden,
+		"null":                            http.StatusForbidden,
+	} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(url, h)
+		if resp == nil {
+			t.Fatalf("origin %q: %v", origin, err)
+		}
+		if resp.StatusCode != want {
+			t.Errorf("origin %q: status %d, want %d", origin, resp.StatusCode, want)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+
+	cfg.AllowedOrigins = []string{"*"}
+	url = serve(t, newTestHub(t, cfg))
+	c, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {"https://anything.example"}})
+	if err != nil {
+		t.Fatalf("origin with \"*\": %v (status %v)", err, resp.StatusCode)
+	}
+	c.Close()
+}
+
+// TestUpgradeRefusedWhileDraining: once the drain begins, upgrades get 503
+// and existing connections still drain normally.
+func TestUpgradeRefusedWhileDraining(t *testing.T) {
+	var waiter connWaiter
+	release := make(chan struct{})
+	hub := newTestHub(t, testConfig(), OnConnect(waiter.onConnect), OnMessage(func(c *Conn, _ MessageType, _ []byte) {
+		<-release // hold the drain open until the test has tried a new upgrade
+	}))
+	url := serve(t, hub)
+	c := dial(t, url, nil)
+	waiter.wait(t, 1)
+	if err := c.WriteMessage(websocket.TextMessage, []byte("block")); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := readAll(c)
+		ended <- err
+	}()
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- hub.Stop(ctx)
+	}()
+	<-hub.Draining()
+	_, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if !errors.Is(err, websocket.ErrBadHandshake) || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upgrade during the drain: %v, want 503", err)
+	}
+	close(release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ended; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("existing connection ended with %v, want 1001", err)
+	}
+}
