@@ -1,0 +1,127 @@
+package httpmodule
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+// testServerConfig is a default server on a free loopback port.
+func testServerConfig() config.Server {
+	return config.DefaultServer("127.0.0.1:0")
+}
+
+// testStop is a stop budget for tests: no preStop delay, shutdown capped at
+// shutdown.
+func testStop(shutdown time.Duration) config.Stop {
+	s := config.Default(nil).Stop
+	s.PreStopDelay = 0
+	s.Shutdown = shutdown
+	s.Reserve = 400 * time.Millisecond
+	s.ForceGrace = 150 * time.Millisecond
+	s.Total = shutdown + s.HubDrain + s.Wait + time.Second
+	return s
+}
+
+// startServer starts a server serving mux on a free port and returns it;
+// the test's cleanup closes it.
+func startServer(t *testing.T, cfg config.Server, mux *http.ServeMux) *Server {
+	t.Helper()
+	s := NewServer("public", cfg, mux, WithLogger(zaptest.NewLogger(t)))
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// coordinator returns a stop coordinator with s's steps registered, and a
+// channel that receives its events.
+func coordinator(t *testing.T, stop config.Stop, servers ...*Server) (*lifecycle.Coordinator, <-chan lifecycle.Event) {
+	t.Helper()
+	events := make(chan lifecycle.Event, 64)
+	c := lifecycle.New(stop, lifecycle.WithLogger(zaptest.NewLogger(t)),
+		lifecycle.WithObservers(lifecycle.ObserverFunc(func(e lifecycle.Event) {
+			select {
+			case events <- e:
+			default:
+			}
+		})))
+	for _, s := range servers {
+		if err := c.Register(s.Steps()...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, events
+}
+
+// stopAsync runs the coordinator's stop in the background.
+func stopAsync(c *lifecycle.Coordinator) <-chan *lifecycle.StopReport {
+	done := make(chan *lifecycle.StopReport, 1)
+	go func() {
+		rep, _ := c.Stop(context.Background())
+		done <- rep
+	}()
+	return done
+}
+
+// waitFor returns the first event of kind in phase p.
+func waitFor(t *testing.T, events <-chan lifecycle.Event, kind lifecycle.EventKind, p lifecycle.Phase) lifecycle.Event {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == kind && e.Phase == p {
+				return e
+			}
+		case <-timeout:
+			t.Fatalf("no event %v for phase %s", kind, p)
+		}
+	}
+}
+
+// listenerClosed waits until the server's listener of its latest start is
+// closed.
+func listenerClosed(t *testing.T, s *Server) {
+	t.Helper()
+	s.mu.Lock()
+	run := s.last
+	s.mu.Unlock()
+	select {
+	case <-run.ln.closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("listener not closed")
+	}
+}
+
+func url(s *Server, path string) string { return "http://" + s.Addr().String() + path }
+
+// isRefused reports whether err is a refused connection.
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
+// h1Client returns an HTTP/1 client with its own transport.
+func h1Client(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// h2cClient returns an HTTP/2 client that speaks h2c with prior knowledge,
+// dialing through dial (nil for the default).
+func h2cClient(t *testing.T, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos, DialContext: dial}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}

@@ -1,0 +1,361 @@
+package httpmodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+// Server is one named HTTP server: HTTP/1.1, h2c (HTTP/2 with prior
+// knowledge) or both on one listener, served by net/http with its native
+// unencrypted HTTP/2. It tracks its requests and connections so that its
+// stop ends the moment the last request is done, and names the requests it
+// had to cut off.
+//
+// The [Module] builds one Server per configured name. Without Fx, build it
+// with [NewServer], call [Server.Start], and register [Server.Steps] with a
+// [lifecycle.Coordinator].
+//
+// A Server can be started again after it stopped; each start binds a new
+// listener and builds a new http.Server.
+type Server struct {
+	name    string
+	cfg     config.Server
+	handler http.Handler
+	mux     *http.ServeMux // names the route of a cut request; may be nil
+	log     *zap.Logger
+	admin   bool
+
+	lameDuck atomic.Bool
+
+	mu   sync.Mutex
+	run  *serverRun // the running instance, nil when stopped
+	last *serverRun // the latest instance, running or not
+}
+
+// ServerOption configures a [Server].
+type ServerOption func(*Server)
+
+// WithLogger sets the logger of a server. The default logs nothing.
+func WithLogger(l *zap.Logger) ServerOption { return func(s *Server) { s.log = l } }
+
+// WithRouteNames lets the server name the route pattern of a request it
+// cuts off, by asking mux which pattern matches it. Servers built by the
+// [Module] have it; pass it when h routes through a ServeMux of yours.
+func WithRouteNames(mux *http.ServeMux) ServerOption { return func(s *Server) { s.mux = mux } }
+
+// NewServer returns a stopped server named name that serves h with the
+// settings cfg (see [config.Server]).
+func NewServer(name string, cfg config.Server, h http.Handler, opts ...ServerOption) *Server {
+	s := &Server{name: name, cfg: cfg, handler: h, log: zap.NewNop()}
+	if mux, ok := h.(*http.ServeMux); ok {
+		s.mux = mux
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Name returns the server's name, a key of config.Servers ("admin" for
+// the admin server).
+func (s *Server) Name() string { return s.name }
+
+// Addr returns the address the server is bound to, or was bound to last
+// if it has stopped; nil before its first start. With port 0 in the
+// configured address, this is where the chosen port shows.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		return nil
+	}
+	return s.last.addr
+}
+
+// Start binds the listener, synchronously, so that a bad or busy address
+// fails here with an error that names the server and the address, and
+// serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run != nil {
+		return fmt.Errorf("httpmodule: server %q: already started on %s", s.name, s.run.addr)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("httpmodule: server %q: listen on %s: %w (is another process using the address? set servers.%s.addr)", s.name, s.cfg.Addr, err, s.name)
+	}
+	s.lameDuck.Store(false)
+	run := newServerRun(s, ln)
+	s.run, s.last = run, run
+	run.start()
+	s.log.Info("http server listening", zap.String("server", s.name), zap.Stringer("addr", run.addr),
+		zap.Strings("protocols", protocolNames(s.cfg.Protocols)))
+	return nil
+}
+
+// Steps returns the server's steps in the stop: for an application
+// server, "Connection: close" on every response from readiness off, and
+// the shutdown in the shutdown phase; for the admin server, its shutdown
+// in the final phase.
+func (s *Server) Steps() []lifecycle.Step {
+	stepName := "http." + s.name
+	if s.admin {
+		return []lifecycle.Step{{Phase: lifecycle.Final, Name: stepName, Stopper: shutdownStep{s}}}
+	}
+	return []lifecycle.Step{
+		lifecycle.NewStep(lifecycle.ReadinessOff, stepName, func(context.Context) error {
+			s.EnterLameDuck()
+			return nil
+		}),
+		{Phase: lifecycle.Shutdown, Name: stepName, Stopper: shutdownStep{s}},
+	}
+}
+
+// EnterLameDuck makes every response from now on carry "Connection:
+// close": HTTP/1 clients close the connection after the reply, HTTP/2
+// connections get a GOAWAY and close once idle. The server still serves
+// every request. Its readiness-off step calls it.
+func (s *Server) EnterLameDuck() { s.lameDuck.Store(true) }
+
+// Shutdown stops the server gracefully: it closes the listener, closes
+// idle connections, lets in-flight requests finish and returns as soon as
+// none is left and every connection is closed. When ctx is done, request
+// contexts are cancelled; the connections still open are closed at
+// [lifecycle.ForceDeadline] (or shortly after ctx if there is none) and
+// the requests still running are reported by [Server.Stragglers]. It
+// returns nil once stopped cleanly, and does nothing if the server is not
+// running.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	err := run.stop(ctx, false)
+	s.mu.Lock()
+	if s.run == run {
+		s.run = nil
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Close stops the server at once: listener and connections closed,
+// request contexts cancelled. It does nothing if the server is not
+// running (for example because the stop sequence stopped it already).
+func (s *Server) Close() error {
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	err := run.stop(context.Background(), true)
+	s.mu.Lock()
+	if s.run == run {
+		s.run = nil
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Stragglers returns the requests that the last stop cut off, or, while a
+// stop is still running, the requests in flight. It implements
+// [lifecycle.StragglerReporter] for the server's shutdown step.
+func (s *Server) Stragglers() []lifecycle.Straggler {
+	s.mu.Lock()
+	run := s.last
+	s.mu.Unlock()
+	if run == nil {
+		return nil
+	}
+	return run.reportStragglers()
+}
+
+// shutdownStep is the Stopper of a server's shutdown step.
+type shutdownStep struct{ s *Server }
+
+func (st shutdownStep) Stop(ctx context.Context) error { return st.s.Shutdown(ctx) }
+func (st shutdownStep) Stragglers() []lifecycle.Straggler { return st.s.Stragglers() }
+
+func protocolNames(ps []config.Protocol) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
+}
+
+// connKey is the context key under which a request's context holds its
+// *conn.
+type connKey struct{}
+
+// serverRun is one start of a server: its http.Server, listener,
+// connections and requests.
+type serverRun struct {
+	s           *Server
+	srv         *http.Server
+	ln          *listener
+	addr        net.Addr
+	clock       *coarseClock
+	tracker     *tracker
+	h2IdleGrace time.Duration
+
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+	serveDone  chan struct{}
+	serveErr   error
+
+	// wake is signalled when a request ends, a connection closes or the
+	// listener closes while the stop waits.
+	wake     chan struct{}
+	stopping atomic.Bool
+	forcing  atomic.Bool
+	drains   sync.WaitGroup
+
+	connMu sync.Mutex
+	conns  map[*conn]struct{}
+
+	stopMu  sync.Mutex // one stop at a time
+	stopped bool
+
+	cutMu      sync.Mutex
+	cutDone    bool // the stop ended: stragglers is final
+	stragglers []lifecycle.Straggler
+}
+
+func newServerRun(s *Server, ln net.Listener) *serverRun {
+	run := &serverRun{
+		s:           s,
+		addr:        ln.Addr(),
+		clock:       newCoarseClock(),
+		h2IdleGrace: s.cfg.H2IdleGrace,
+		serveDone:   make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		conns:       map[*conn]struct{}{},
+	}
+	run.tracker = newTracker(run.clock, run.wake)
+	run.baseCtx, run.cancelBase = context.WithCancel(context.Background())
+	run.ln = newListener(ln, run, s.cfg.MaxConns)
+	run.srv = s.newHTTPServer(run)
+	return run
+}
+
+func (s *Server) newHTTPServer(run *serverRun) *http.Server {
+	var protos http.Protocols
+	for _, p := range s.cfg.Protocols {
+		switch p {
+		case config.HTTP1:
+			protos.SetHTTP1(true)
+		case config.H2C:
+			protos.SetUnencryptedHTTP2(true)
+		}
+	}
+	if protos.String() == "{}" {
+		protos.SetHTTP1(true)
+	}
+	return &http.Server{
+		Handler:           run,
+		Protocols:         &protos,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxConcurrentStreams},
+		BaseContext:       func(net.Listener) context.Context { return run.baseCtx },
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ConnState: run.connState,
+		ErrorLog:  newErrorLog(s.log, s.name),
+	}
+}
+
+func (run *serverRun) start() {
+	run.clock.start()
+	go func() {
+		defer close(run.serveDone)
+		err := run.srv.Serve(run.ln)
+		if !errors.Is(err, http.ErrServerClosed) {
+			run.serveErr = err
+			run.s.log.Error("http server stopped serving", zap.String("server", run.s.name), zap.Error(err))
+		}
+	}()
+}
+
+// ServeHTTP tracks the request, marks responses "Connection: close" in the
+// lame-duck window, and calls the server's handler.
+func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if run.s.lameDuck.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	i := run.tracker.enter(r)
+	defer run.tracker.exit(i, r)
+	run.s.handler.ServeHTTP(w, r)
+}
+
+// track wraps and registers a connection the listener accepted.
+func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
+	c := &conn{Conn: nc, run: run, sem: sem, accepted: time.Now()}
+	c.state.Store(int32(http.StateNew))
+	run.connMu.Lock()
+	run.conns[c] = struct{}{}
+	run.connMu.Unlock()
+	return c
+}
+
+// untrack forgets a connection that closed or was hijacked.
+func (run *serverRun) untrack(c *conn) {
+	run.connMu.Lock()
+	delete(run.conns, c)
+	run.connMu.Unlock()
+	run.wakeStop()
+}
+
+func (run *serverRun) openConns() int {
+	run.connMu.Lock()
+	defer run.connMu.Unlock()
+	return len(run.conns)
+}
+
+// wakeStop wakes the stop, if one waits, to count again.
+func (run *serverRun) wakeStop() {
+	if run.stopping.Load() {
+		select {
+		case run.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (run *serverRun) connState(nc net.Conn, state http.ConnState) {
+	c, ok := nc.(*conn)
+	if !ok {
+		return
+	}
+	switch state {
+	case http.StateHijacked:
+		c.hijack()
+		// The hijacking request is now the handler's business (a
+		// WebSocket hub drains it later): stop waiting for it.
+		run.tracker.detach(func(r *http.Request) bool { return r.Context().Value(connKey{}) == nc })
+	case http.StateClosed:
+	default:
+		c.setState(state)
+	}
+}
