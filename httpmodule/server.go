@@ -189,7 +189,7 @@ func (s *Server) Stragglers() []lifecycle.Straggler {
 // shutdownStep is the Stopper of a server's shutdown step.
 type shutdownStep struct{ s *Server }
 
-func (st shutdownStep) Stop(ctx context.Context) error { return st.s.Shutdown(ctx) }
+func (st shutdownStep) Stop(ctx context.Context) error    { return st.s.Shutdown(ctx) }
 func (st shutdownStep) Stragglers() []lifecycle.Straggler { return st.s.Stragglers() }
 
 func protocolNames(ps []config.Protocol) []string {
