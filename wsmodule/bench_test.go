@@ -1,0 +1,255 @@
+package wsmodule
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/lameduck/lameduck/wsmodule/internal/baseline"
+)
+
+// Benchmarks run their clients in a second process (internal/wsclients):
+// one process here may hold at most 20,000 file descriptors, and 10,000
+// connections need 20,000 sockets in all.
+//
+//	go test -run '^$' -bench . -benchtime 1x -count 6 ./wsmodule/
+
+// buildClients builds the client program and returns its path.
+func buildClients(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "wsclients")
+	out, err := exec.Command("go", "build", "-o", bin, "./internal/wsclients").CombinedOutput()
+	if err != nil {
+		b.Fatalf("build wsclients: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// clients is a running wsclients process.
+type clients struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+// startClients starts bin with n connections to url and waits until all are
+// open.
+func startClients(b *testing.B, bin, url string, n int, args ...string) *clients {
+	b.Helper()
+	cmd := exec.Command(bin, append([]string{"-url", url, "-n", fmt.Sprint(n)}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &clients{cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+	if line := c.next(); line != fmt.Sprintf("ready %d", n) {
+		c.kill()
+		b.Fatalf("wsclients: %q, want ready %d; stderr: %s", line, n, stderr.String())
+	}
+	return c
+}
+
+func (c *clients) next() string {
+	if c.lines.Scan() {
+		return c.lines.Text()
+	}
+	return "(no output)"
+}
+
+// done waits for the summary line and the process's exit.
+func (c *clients) done() string {
+	line := c.next()
+	_ = c.stdin.Close()
+	_ = c.cmd.Wait()
+	return line
+}
+
+func (c *clients) kill() {
+	_ = c.stdin.Close()
+	_ = c.cmd.Wait()
+}
+
+// benchServer serves h on 127.0.0.1:0 and returns its ws:// URL and a
+// function that stops the server.
+func benchServer(b *testing.B, h http.Handler) (string, func()) {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return "ws://" + ln.Addr().String() + "/", func() {
+		_ = srv.Close()
+		<-done
+	}
+}
+
+// countTo returns a function to call once per event and a channel closed at
+// the nth call.
+func countTo(n int) (func(), <-chan struct{}) {
+	ch := make(chan struct{})
+	events := make(chan struct{}, n)
+	return func() {
+		events <- struct{}{}
+		if len(events) == n {
+			close(ch)
+		}
+	}, ch
+}
+
+// BenchmarkDrain measures a hub's drain of 1,000 and 10,000 idle clients
+// until every close handshake is complete: wsmodule's Hub.Stop against the
+// common pattern (close frames one after another, then a 200ms poll for
+// emptiness). One op is one drain.
+func BenchmarkDrain(b *testing.B) {
+	bin := buildClients(b)
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("hub=lameduck/clients=%d", n), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				connected, all := countTo(n)
+				cfg := testConfig()
+				if v := os.Getenv("PAR"); v != "" {
+					cfg.CloseParallelism, _ = strconv.Atoi(v)
+				}
+				hub := newTestHub(b, cfg, OnConnect(func(*Conn) { connected() }))
+				url, stop := benchServer(b, hub)
+				cl := startClients(b, bin, url, n)
+				<-all
+				runtime.GC() // not the set-up's garbage
+				b.StartTimer()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := hub.Stop(ctx)
+				cancel()
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st := hub.Stats(); st.ClosedClean != uint64(n) {
+					b.Fatalf("%d of %d close handshakes completed", st.ClosedClean, n)
+				}
+				if got, want := cl.done(), fmt.Sprintf("done %d closes=1001:%d", n, n); got != want {
+					b.Fatalf("clients: %q, want %q", got, want)
+				}
+				stop()
+			}
+		})
+		b.Run(fmt.Sprintf("hub=naive/clients=%d", n), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				connected, all := countTo(n)
+				hub := &baseline.Hub{OnConnect: func(*websocket.Conn) { connected() }}
+				url, stop := benchServer(b, hub)
+				cl := startClients(b, bin, url, n)
+				<-all
+				runtime.GC() // not the set-up's garbage
+				b.StartTimer()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := hub.Shutdown(ctx)
+				cancel()
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got, want := cl.done(), fmt.Sprintf("done %d closes=1001:%d", n, n); got != want {
+					b.Fatalf("clients: %q, want %q", got, want)
+				}
+				stop()
+			}
+		})
+	}
+}
+
+// BenchmarkBroadcast measures delivered broadcast throughput to 1,000
+// clients in another process: wsmodule's Hub.Broadcast (queue per
+// connection, one writer each) against a mutex-guarded gorilla hub that
+// writes to each connection in turn. Messages go out in windows of 32; the
+// last of each window asks every client for an ack, and the next window
+// starts when all have answered. One op is one 128-byte message broadcast
+// to every client and received by all.
+func BenchmarkBroadcast(b *testing.B) {
+	const n, window = 1000, 32
+	bin := buildClients(b)
+	payload := []byte(strings.Repeat("m", 128))
+	marked := append([]byte("!"), payload[1:]...)
+	run := func(b *testing.B, broadcast func([]byte), acks <-chan struct{}) {
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i += window {
+			k := min(window, b.N-i)
+			for range k - 1 {
+				broadcast(payload)
+			}
+			broadcast(marked)
+			for range n {
+				<-acks
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)*n/time.Since(start).Seconds(), "msgs/s")
+	}
+	b.Run(fmt.Sprintf("hub=lameduck/clients=%d", n), func(b *testing.B) {
+		connected, all := countTo(n)
+		acks := make(chan struct{}, n)
+		hub := newTestHub(b, testConfig(), OnConnect(func(*Conn) { connected() }),
+			OnMessage(func(*Conn, MessageType, []byte) { acks <- struct{}{} }))
+		url, stop := benchServer(b, hub)
+		defer stop()
+		cl := startClients(b, bin, url, n, "-ack")
+		defer cl.kill()
+		<-all
+		run(b, func(m []byte) {
+			if sent, _ := hub.Broadcast(TextMessage, m); sent != n {
+				b.Fatalf("broadcast reached %d of %d", sent, n)
+			}
+		}, acks)
+		if st := hub.Stats(); st.Overflows != 0 {
+			b.Fatalf("%d overflows", st.Overflows)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = hub.Stop(ctx)
+	})
+	b.Run(fmt.Sprintf("hub=mutex/clients=%d", n), func(b *testing.B) {
+		connected, all := countTo(n)
+		acks := make(chan struct{}, n)
+		hub := &baseline.Hub{OnConnect: func(*websocket.Conn) { connected() },
+			OnMessage: func(*websocket.Conn, []byte) { acks <- struct{}{} }}
+		url, stop := benchServer(b, hub)
+		defer stop()
+		cl := startClients(b, bin, url, n, "-ack")
+		defer cl.kill()
+		<-all
+		run(b, hub.Broadcast, acks)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = hub.Shutdown(ctx)
+	})
+}
