@@ -33,6 +33,11 @@ import (
 // budget shrinks to Fx's default 15s stop timeout. [Run] does all of that.
 var Module = fx.Options(config.Module, modules)
 
+// WithConfig is every lameduck module with cfg as the configuration, for
+// tests and for programs that build their configuration themselves. cfg is
+// validated when the app is built.
+func WithConfig(cfg config.Config) fx.Option { return fx.Options(config.Supply(cfg), modules) }
+
 // modules are the lameduck modules without a configuration source.
 var modules = fx.Options(
 	fx.Provide(NewLogger),
@@ -84,8 +89,7 @@ func run(opts ...fx.Option) int {
 	}
 	app := fx.New(append([]fx.Option{
 		fx.StopTimeout(lifecycle.FxStopTimeout(cfg.Stop)),
-		config.Supply(cfg),
-		modules,
+		WithConfig(cfg),
 	}, opts...)...)
 	return RunApp(app)
 }

@@ -44,6 +44,9 @@ type Coordinator struct {
 	health    *Health
 	exit      func(int)
 	observers []Observer
+	// wake tells the application that a signal began the stop (Fx's
+	// Shutdowner), so that a runner waiting for its own signal wakes.
+	wake func()
 
 	mu       sync.Mutex
 	steps    [len(phaseNames)][]Step
@@ -164,6 +167,9 @@ func (c *Coordinator) Interrupt(reason string) {
 	switch {
 	case n == 1:
 		c.beginWith(context.Background(), reason)
+		if c.wake != nil {
+			c.wake()
+		}
 	case n == 2:
 		c.log.Warn("second stop signal: hurrying the stop", zap.String("signal", reason))
 		if run != nil {

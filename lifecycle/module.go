@@ -38,6 +38,7 @@ type coordinatorParams struct {
 	Observers []Observer       `group:"lameduck.observers"`
 	Checks    []ReadinessCheck `group:"lameduck.readiness"`
 	LC        fx.Lifecycle
+	Shut      fx.Shutdowner
 }
 
 func newFx(p coordinatorParams) *Coordinator {
@@ -46,6 +47,10 @@ func newFx(p coordinatorParams) *Coordinator {
 		opts = append(opts, WithLogger(p.Logger.Named("lameduck")))
 	}
 	c := New(p.Stop, opts...)
+	// Fx listens for signals only once app.Run or app.Wait is called; a
+	// signal that arrives before (during start-up, say) reaches only us.
+	// Tell Fx, so that its runner stops the app and joins our stop.
+	c.wake = func() { _ = p.Shut.Shutdown() }
 	c.Health().AddReadinessCheck(p.Checks...)
 	// The signal listener's hook is appended when the coordinator is built,
 	// before the servers that need it, so it stops after they do: a third
