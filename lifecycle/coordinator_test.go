@@ -265,7 +265,7 @@ type reportingStep struct {
 	cut []lifecycle.Straggler
 }
 
-func (s *reportingStep) Stop(ctx context.Context) error      { return s.run(ctx) }
+func (s *reportingStep) Stop(ctx context.Context) error    { return s.run(ctx) }
 func (s *reportingStep) Stragglers() []lifecycle.Straggler { return s.cut }
 
 func TestPanickingStepIsRecoveredAndLaterPhasesRun(t *testing.T) {
