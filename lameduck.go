@@ -23,8 +23,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/lameduck/lameduck/bgwork"
 	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
+	"github.com/lameduck/lameduck/wsmodule"
 )
 
 // Module is every lameduck module with the configuration loaded from the
@@ -49,6 +52,9 @@ var modules = fx.Options(
 		return zl
 	}),
 	lifecycle.Module,
+	httpmodule.Module,
+	wsmodule.Module,
+	bgwork.Module,
 )
 
 // NewLogger builds the zap logger described by cfg: JSON for log collectors

@@ -41,6 +41,11 @@ func child(mode string) int {
 	cfg.Stop.Wait = time.Second
 	cfg.Stop.ForceGrace = 100 * time.Millisecond
 	cfg.Log.Level = "error"
+	cfg.Admin.Addr = "127.0.0.1:0"
+	for name, srv := range cfg.Servers {
+		srv.Addr = "127.0.0.1:0"
+		cfg.Servers[name] = srv
+	}
 	var step func(ctx context.Context) error
 	switch mode {
 	case "clean":
