@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"go.uber.org/fx"
@@ -84,8 +85,11 @@ func install(p installParams) error {
 	p.LC.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			c.Health().MarkStarted()
+			// The preStop delay's default depends on where we run: say
+			// which, so that a surprising 0 or 5s explains itself.
 			c.log.Info("serving; stop budget set",
 				zap.Duration("total", c.cfg.Total), zap.Duration("preStopDelay", c.cfg.PreStopDelay),
+				zap.Bool("kubernetes", os.Getenv("KUBERNETES_SERVICE_HOST") != ""),
 				zap.Duration("shutdown", c.cfg.Shutdown), zap.Duration("hubDrain", c.cfg.HubDrain),
 				zap.Duration("wait", c.cfg.Wait), zap.Duration("reserve", c.cfg.Reserve))
 			return nil
