@@ -47,13 +47,13 @@ func (p *Pool) Stop(ctx context.Context) error {
 	defer grace.Stop()
 	select {
 	case <-p.drained:
-		return fmt.Errorf("bgwork: %s: stop deadline passed: cancelled %d running tasks, all returned: %w", p.name, cut, context.Cause(ctx))
+		return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, all returned: %w", cut, context.Cause(ctx))
 	case <-grace.C:
 	}
 	left := p.Stats().Running
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
 		zap.String("pool", p.name), zap.Int64("running", left), zap.Strings("tasks", p.runningNames()))
-	return fmt.Errorf("bgwork: %s: stop deadline passed: cancelled %d running tasks, %d still running: %w", p.name, cut, left, context.Cause(ctx))
+	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running: %w", cut, left, context.Cause(ctx))
 }
 
 // beginDrain makes the pool refuse new tasks, refuses the submitters waiting
