@@ -1,0 +1,73 @@
+package bgwork_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/lameduck/lameduck/bgwork"
+	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+func TestModuleWaitsForTasksInTheWaitPhase(t *testing.T) {
+	cfg := config.Default(nil)
+	cfg.Stop.Total, cfg.Stop.Shutdown, cfg.Stop.HubDrain, cfg.Stop.Wait = 10*time.Second, 2*time.Second, time.Second, 5*time.Second
+	cfg.Tasks = config.Tasks{MaxRunning: 4, WhenFull: config.Fail}
+
+	var pool *bgwork.Pool
+	var coord *lifecycle.Coordinator
+	var failedName atomic.Value
+	release := make(chan struct{})
+	var runningAtWait int64 = -1
+	app := fx.New(
+		fx.NopLogger,
+		config.Supply(cfg),
+		lifecycle.Module,
+		bgwork.Module,
+		fx.Supply(bgwork.ErrorHandler(func(name string, err error) { failedName.Store(name) })),
+		fx.Provide(lifecycle.AsObserver(func(p *bgwork.Pool) lifecycle.Observer {
+			return lifecycle.ObserverFunc(func(e lifecycle.Event) {
+				if e.Kind == lifecycle.PhaseStarted && e.Phase == lifecycle.Wait {
+					runningAtWait = p.Stats().Running
+					close(release) // the task finishes only once the wait phase runs
+				}
+			})
+		})),
+		fx.Populate(&pool, &coord),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	var finished atomic.Bool
+	if err := pool.Go(context.Background(), "invoice.mail", func(context.Context) error {
+		<-release
+		finished.Store(true)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pool.Go(context.Background(), "invoice.pdf", func(context.Context) error { return errors.New("no template") })
+
+	if err := app.Stop(context.Background()); err != nil {
+		t.Fatalf("app.Stop: %v\n%v", err, coord.Report())
+	}
+	if runningAtWait != 1 || !finished.Load() {
+		t.Errorf("%d tasks running when the wait phase began, finished %v; want 1 and true", runningAtWait, finished.Load())
+	}
+	if err := pool.Go(context.Background(), "late", func(context.Context) error { return nil }); !errors.Is(err, bgwork.ErrDraining) {
+		t.Errorf("Go after the stop = %v, want ErrDraining", err)
+	}
+	if got := failedName.Load(); got != "invoice.pdf" {
+		t.Errorf("the ErrorHandler from the graph saw %v, want invoice.pdf", got)
+	}
+	wait, _ := coord.Report().Phase(lifecycle.Wait)
+	if len(wait.Steps) != 1 || wait.Steps[0].Name != "bgwork" || wait.Steps[0].Outcome != lifecycle.StepOK {
+		t.Errorf("wait phase steps %+v, want bgwork ok", wait.Steps)
+	}
+}
