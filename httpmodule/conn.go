@@ -157,9 +157,14 @@ func (c *conn) Write(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
+	hadGoAway := c.h2.goAway
 	c.h2.wrote(p[:n])
+	newGoAway := c.h2.goAway && !hadGoAway
 	closeNow := c.checkDrainedLocked()
 	c.mu.Unlock()
+	if newGoAway && c.run.s.onGoAway != nil {
+		c.run.s.onGoAway()
+	}
 	if closeNow {
 		_ = c.closeNow()
 	}

@@ -2,9 +2,12 @@ package httpmodule
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -124,4 +127,95 @@ func h2cClient(t *testing.T, dial func(ctx context.Context, network, addr string
 	tr := &http.Transport{Protocols: &protos, DialContext: dial}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
+}
+
+// tapConn is a client connection that watches the HTTP/2 frames the server
+// sends it, to see the GOAWAY and how the connection ends.
+type tapConn struct {
+	net.Conn
+	sc       frameScanner // only the reading goroutine touches it
+	goAway   chan struct{}
+	ended    chan struct{}
+	mu       sync.Mutex
+	lastID   uint32
+	readErr  error
+	goAwayAt int // frames read before the GOAWAY
+	frames   int
+}
+
+func (c *tapConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.sc.feed(p[:n], func(f frameHeader, payload []byte) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.frames++
+		if f.typ == frameGoAway && len(payload) >= 4 {
+			c.lastID = binary.BigEndian.Uint32(payload) & 0x7fffffff
+			select {
+			case <-c.goAway:
+			default:
+				c.goAwayAt = c.frames
+				close(c.goAway)
+			}
+		}
+	})
+	if err != nil {
+		c.mu.Lock()
+		if c.readErr == nil {
+			c.readErr = err
+			close(c.ended)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// endErr waits for the connection's first read error and returns it.
+func (c *tapConn) endErr(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-c.ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("client connection not ended")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.readErr
+}
+
+// tapDialer dials tapConns and keeps them.
+type tapDialer struct {
+	mu    sync.Mutex
+	conns []*tapConn
+}
+
+func (d *tapDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	nc, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &tapConn{Conn: nc, goAway: make(chan struct{}), ended: make(chan struct{})}
+	d.mu.Lock()
+	d.conns = append(d.conns, c)
+	d.mu.Unlock()
+	return c, nil
+}
+
+func (d *tapDialer) dialed() []*tapConn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.conns)
+}
+
+// recv receives from ch, failing the test if nothing comes in 30s.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
 }

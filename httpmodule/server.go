@@ -37,6 +37,9 @@ type Server struct {
 	admin   bool
 
 	lameDuck atomic.Bool
+	// onGoAway, if set (by tests), is called when a GOAWAY has been
+	// written to an HTTP/2 connection.
+	onGoAway func()
 
 	mu   sync.Mutex
 	run  *serverRun // the running instance, nil when stopped
@@ -95,7 +98,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("httpmodule: server %q: listen on %s: %w (is another process using the address? set servers.%s.addr)", s.name, s.cfg.Addr, err, s.name)
+		return fmt.Errorf("httpmodule: server %q: %w; free the address or change servers.%s.addr", s.name, err, s.name)
 	}
 	s.lameDuck.Store(false)
 	run := newServerRun(s, ln)
@@ -227,8 +230,9 @@ type serverRun struct {
 	forcing  atomic.Bool
 	drains   sync.WaitGroup
 
-	connMu sync.Mutex
-	conns  map[*conn]struct{}
+	accepted atomic.Int64 // connections accepted so far
+	connMu   sync.Mutex
+	conns    map[*conn]struct{}
 
 	stopMu  sync.Mutex // one stop at a time
 	stopped bool
@@ -313,6 +317,7 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
 	c := &conn{Conn: nc, run: run, sem: sem, accepted: time.Now()}
 	c.state.Store(int32(http.StateNew))
+	run.accepted.Add(1)
 	run.connMu.Lock()
 	run.conns[c] = struct{}{}
 	run.connMu.Unlock()

@@ -1,0 +1,79 @@
+package httpmodule
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A request that the client sent before it read the server's GOAWAY is
+// never turned into a reset: the server half-closes after the GOAWAY and
+// keeps reading, so the client reads the GOAWAY (whose last stream ID tells
+// it the request was not processed and can be retried elsewhere) and then
+// a clean end of stream. Closing the socket outright instead would answer
+// the client's request bytes with a TCP reset.
+func TestRequestSentBeforeGoAwayIsNotReset(t *testing.T) {
+	var uploads atomic.Int64
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
+	mux.HandleFunc("POST /upload", func(w http.ResponseWriter, r *http.Request) { uploads.Add(1) })
+	cfg := testServerConfig()
+	cfg.H2IdleGrace = 5 * time.Second // the client's close must end the connection, not the grace
+	s := NewServer("public", cfg, mux)
+	goAway := make(chan struct{}, 1)
+	s.onGoAway = func() { goAway <- struct{}{} }
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+
+	h := dialRawH2(t, s.Addr().String())
+	h.request(1, "GET", "/ping", true)
+	h.readUntilEnd(1)
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.Shutdown(context.Background()) }()
+	<-goAway
+	// The GOAWAY is on the client's socket, unread. The client, unaware,
+	// sends a request with a body.
+	h.request(3, "POST", "/upload", false)
+	h.write(frameData, flagEndStream, 3, make([]byte, 16<<10))
+
+	var sawGoAway bool
+	var err error
+	for {
+		var f frameHeader
+		var payload []byte
+		f, payload, err = h.read()
+		if err != nil {
+			break
+		}
+		switch {
+		case f.typ == frameGoAway:
+			last, code := binary.BigEndian.Uint32(payload)&0x7fffffff, binary.BigEndian.Uint32(payload[4:])
+			if last != 1 || code != 0 {
+				t.Errorf("GOAWAY last stream %d code %d, want 1 and NO_ERROR", last, code)
+			}
+			sawGoAway = true
+		case f.stream == 3:
+			t.Errorf("frame type %d on stream 3, which the GOAWAY excluded", f.typ)
+		}
+	}
+	if !sawGoAway {
+		t.Error("the client never read the GOAWAY")
+	}
+	if err != io.EOF {
+		t.Errorf("connection ended with %v, want EOF: a reset here can destroy the unread GOAWAY", err)
+	}
+	h.nc.Close()
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if n := uploads.Load(); n != 0 {
+		t.Errorf("the upload handler ran %d times; the request came after the GOAWAY and must not run", n)
+	}
+}

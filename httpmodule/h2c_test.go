@@ -1,0 +1,186 @@
+package httpmodule
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+// 50 concurrent streams on one h2c connection, in flight when the stop
+// begins, all complete; the client receives a GOAWAY, and the connection
+// ends with a clean close once they are done.
+func TestH2CConcurrentStreamsCompleteAtStop(t *testing.T) {
+	const streams = 50
+	entered, release := make(chan struct{}, streams), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "done")
+	})
+	s := startServer(t, testServerConfig(), mux)
+	c, _ := coordinator(t, testStop(10*time.Second), s)
+	var d tapDialer
+	client := h2cClient(t, d.dial)
+
+	resp, err := client.Get(url(s, "/ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for range streams {
+		wg.Go(func() {
+			resp, err := client.Get(url(s, "/stream"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil || resp.StatusCode != http.StatusOK || string(b) != "done" {
+				errs <- fmt.Errorf("status %d body %q err %v", resp.StatusCode, b, err)
+			}
+		})
+	}
+	for range streams {
+		<-entered
+	}
+	done := stopAsync(c)
+	conns := d.dialed()
+	if len(conns) != 1 {
+		t.Fatalf("the client dialed %d connections, want 1 for all %d streams", len(conns), streams)
+	}
+	select {
+	case <-conns[0].goAway:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no GOAWAY received")
+	}
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("stream: %v", err)
+	}
+	rep := <-done
+	if !rep.Clean() {
+		t.Errorf("stop not clean:\n%s", rep)
+	}
+	if err := conns[0].endErr(t); err != io.EOF {
+		t.Errorf("client connection ended with %v, want EOF (a clean close after the GOAWAY)", err)
+	}
+}
+
+// Idle h2c connections are closed shortly after their GOAWAY (within the
+// h2IdleGrace, not the h2 server's fixed second), and each client reads the
+// GOAWAY followed by a clean end of stream.
+func TestH2CIdleConnectionsCloseEarly(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
+	s := startServer(t, testServerConfig(), mux)
+	c, _ := coordinator(t, testStop(10*time.Second), s)
+
+	const clients = 5
+	var d tapDialer
+	for range clients {
+		client := h2cClient(t, d.dial) // one transport, so one connection, each
+		resp, err := client.Get(url(s, "/ping"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	rep := <-stopAsync(c)
+	sh, _ := rep.Phase(lifecycle.Shutdown)
+	// Plain Shutdown takes about 1.05s here; the bound is generous for a
+	// loaded machine, BenchmarkShutdownIdle measures it.
+	if sh.Outcome != lifecycle.PhaseCompleted || sh.Duration > 600*time.Millisecond {
+		t.Errorf("shutdown phase %s in %v, want completed well under the h2 server's 1s GOAWAY timeout", sh.Outcome, sh.Duration)
+	}
+	for i, tc := range d.dialed() {
+		select {
+		case <-tc.goAway:
+		default:
+			t.Errorf("client %d: no GOAWAY", i)
+		}
+		if err := tc.endErr(t); err != io.EOF {
+			t.Errorf("client %d: connection ended with %v, want EOF after the GOAWAY", i, err)
+		}
+	}
+}
+
+// After a server stops, a client's pooled connection to it is gone: a
+// server started again on the same address gets the next request, on a new
+// connection. (With golang.org/x/net/http2/h2c, the hijacked connection
+// survived Shutdown and kept reaching the old server's handler.)
+func TestRestartOnSameAddressLeavesNoOldConnection(t *testing.T) {
+	for _, proto := range []string{"http1", "h2c"} {
+		t.Run(proto, func(t *testing.T) {
+			var oldCalls atomic.Int64
+			oldMux := http.NewServeMux()
+			oldMux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) {
+				oldCalls.Add(1)
+				io.WriteString(w, "old")
+			})
+			old := startServer(t, testServerConfig(), oldMux)
+			c, _ := coordinator(t, testStop(10*time.Second), old)
+			var d tapDialer
+			client := h2cClient(t, d.dial)
+			if proto == "http1" {
+				tr := &http.Transport{DialContext: d.dial}
+				t.Cleanup(tr.CloseIdleConnections)
+				client = &http.Client{Transport: tr}
+			}
+			get := func() (string, error) {
+				resp, err := client.Get(url(old, "/who"))
+				if err != nil {
+					return "", err
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				return string(b), err
+			}
+			if who, err := get(); err != nil || who != "old" {
+				t.Fatalf("before the restart: %q %v", who, err)
+			}
+			if rep := <-stopAsync(c); !rep.Clean() {
+				t.Fatalf("stop not clean:\n%s", rep)
+			}
+			// The old connection ended with a clean close.
+			if err := d.dialed()[0].endErr(t); err != io.EOF {
+				t.Errorf("old connection ended with %v, want EOF", err)
+			}
+
+			cfg := testServerConfig()
+			cfg.Addr = old.Addr().String()
+			newMux := http.NewServeMux()
+			newMux.HandleFunc("GET /who", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "new") })
+			startServer(t, cfg, newMux)
+			for i := range 3 {
+				if who, err := get(); err != nil || who != "new" {
+					t.Fatalf("request %d after the restart: %q %v, want \"new\"", i, who, err)
+				}
+			}
+			if n := oldCalls.Load(); n != 1 {
+				t.Errorf("the old server's handler ran %d times, want 1 (before the stop only)", n)
+			}
+			if n := len(d.dialed()); n != 2 {
+				t.Errorf("client dialed %d connections, want 2 (old and new)", n)
+			}
+		})
+	}
+}
