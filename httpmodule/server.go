@@ -231,6 +231,7 @@ type serverRun struct {
 	drains   sync.WaitGroup
 
 	accepted atomic.Int64 // connections accepted so far
+	open     atomic.Int64 // connections tracked in conns
 	connMu   sync.Mutex
 	conns    map[*conn]struct{}
 
@@ -295,7 +296,7 @@ func (run *serverRun) start() {
 	go func() {
 		defer close(run.serveDone)
 		err := run.srv.Serve(run.ln)
-		if !errors.Is(err, http.ErrServerClosed) {
+		if !errors.Is(err, http.ErrServerClosed) && !run.ln.isClosed() {
 			run.serveErr = err
 			run.s.log.Error("http server stopped serving", zap.String("server", run.s.name), zap.Error(err))
 		}
@@ -320,23 +321,24 @@ func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
 	run.accepted.Add(1)
 	run.connMu.Lock()
 	run.conns[c] = struct{}{}
+	run.open.Add(1)
 	run.connMu.Unlock()
 	return c
 }
 
 // untrack forgets a connection that closed or was hijacked.
+// The stop is woken only when the last connection goes.
 func (run *serverRun) untrack(c *conn) {
 	run.connMu.Lock()
+	_, ok := run.conns[c]
 	delete(run.conns, c)
 	run.connMu.Unlock()
-	run.wakeStop()
+	if ok && run.open.Add(-1) == 0 {
+		run.wakeStop()
+	}
 }
 
-func (run *serverRun) openConns() int {
-	run.connMu.Lock()
-	defer run.connMu.Unlock()
-	return len(run.conns)
-}
+func (run *serverRun) openConns() int { return int(run.open.Load()) }
 
 // wakeStop wakes the stop, if one waits, to count again.
 func (run *serverRun) wakeStop() {
