@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// restartCadence is how often a rolling restart starts the next replica's
+// restart, for both kinds of replica, so that both see the same number of
+// restarts in the same time.
+const restartCadence = 2500 * time.Millisecond
+
+// httpRun is the outcome of one rolling restart under HTTP load.
+type httpRun struct {
+	tool     string // "wrk" or "h2load"
+	toolReqs int64
+	toolFail int64
+	toolKind string
+	h2       h2loadResult
+	gen      loadResult
+	restarts int
+	maxStop  time.Duration
+	lb       lbCounts
+}
+
+func (r httpRun) requests() int64 { return r.toolReqs + r.gen.Requests }
+func (r httpRun) failures() int64 { return r.toolFail + r.gen.Failed }
+func (r httpRun) notes() string {
+	return fmt.Sprintf("%s: %s; loadgen: %d failed %s; %s", r.tool, r.toolKind, r.gen.Failed, r.gen.kinds(), r.lb)
+}
+
+// rollingRestart runs a fleet of 3 replicas of kind k behind HAProxy, loads
+// it for d with the external tool (wrk for http1, h2load for h2c) and with
+// internal/loadgen together, restarts the replicas one at a time
+// throughout, and returns the counts.
+func rollingRestart(t *testing.T, k kind, opt lbOptions, d time.Duration) httpRun {
+	t.Helper()
+	b := bins(t)
+	f := startFleet(t, k, 3, opt)
+	url := "http://" + f.lb.Addr + "/hello"
+	proto := "http1"
+	if opt.H2 {
+		proto = "h2c"
+	}
+
+	gen := startLoadgen(t, b, "loadgen", "-url", url, "-proto", proto, "-c", "8", "-rate", "800", "-max", (d + 2*time.Minute).String())
+	secs := fmt.Sprintf("%ds", int(d.Seconds()))
+	var tool *proc
+	run := httpRun{}
+	if opt.H2 {
+		run.tool = "h2load"
+		tool = startProc(t, "h2load", "h2load", []string{"-D", secs, "--warm-up-time", "0", "-t", "1", "-c", "8", "-m", "8", url}, nil)
+	} else {
+		run.tool = "wrk"
+		tool = startProc(t, "wrk", "wrk", []string{"-t", "1", "-c", "16", "-d", secs, "--timeout", "10s", url}, nil)
+	}
+	// Restart until the tool's time is nearly up, so that every restart
+	// happens under its load, and at least once per replica.
+	until := make(chan struct{})
+	timer := time.AfterFunc(d-restartCadence, func() { close(until) })
+	defer timer.Stop()
+	run.restarts = f.roll(t, until, restartCadence, len(f.replicas))
+	if code := tool.wait(t, d+time.Minute); code != 0 {
+		t.Fatalf("%s exited %d:\n%s", run.tool, code, tail(tool.log.String(), 30))
+	}
+	run.gen = gen.finish(t)
+	out := tool.log.String()
+	if opt.H2 {
+		r, err := parseH2load(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.h2 = r
+		run.toolReqs, run.toolFail, run.toolKind = r.Done, r.Failures(), r.kinds()
+	} else {
+		r, err := parseWrk(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.toolReqs, run.toolFail, run.toolKind = r.Requests, r.Failures(), r.kinds()
+	}
+	run.maxStop = f.maxStop()
+	run.lb = f.lbCounts(t)
+	t.Logf("%s replicas, %s: %d restarts, %s: %d requests, %d failed (%s); loadgen: %d requests, %d failed (%s), %d retried by the Go client; %s",
+		k.Name, proto, run.restarts, run.tool, run.toolReqs, run.toolFail, run.toolKind,
+		run.gen.Requests, run.gen.Failed, run.gen.kinds(), run.gen.Retried, run.lb)
+	for kind, s := range run.gen.Samples {
+		t.Logf("  loadgen sample %s: %s", kind, s)
+	}
+	if run.failures() > 0 {
+		t.Logf("HAProxy's error log (the last lines):\n%s", tail(f.lb.proc.log.String(), 15))
+	}
+	return run
+}
+
+// loadDuration is how long each rolling restart runs under load: at least
+// 30s at scale 1.
+func loadDuration() time.Duration { return scaled(30*time.Second, 10*time.Second) }
+
+// Scenario 1: a rolling restart under constant HTTP/1 load loses no request
+// with lameduck replicas, and the same restarts of naive replicas (plain
+// Shutdown on SIGTERM) lose requests: the suite can see loss. HAProxy does
+// not retry anything.
+func TestRollingRestartHTTP1(t *testing.T) {
+	suite(t, "haproxy", "wrk")
+	b := bins(t)
+	const scenario = "1. rolling restart, HTTP/1 (wrk + loadgen)"
+	t.Run("lameduck", func(t *testing.T) {
+		r := rollingRestart(t, lameduckKind(b), lbOptions{}, loadDuration())
+		expectNoLoss(t, r)
+		record(t, row{Scenario: scenario, Replica: "lameduck", Requests: r.requests(), Unit: "requests",
+			Failures: r.failures(), Restarts: r.restarts, MaxStop: r.maxStop, Notes: r.notes()})
+	})
+	t.Run("naive", func(t *testing.T) {
+		r := rollingRestart(t, naiveKind(b), lbOptions{}, loadDuration())
+		expectLoss(t, r)
+		record(t, row{Scenario: scenario, Replica: "naive", Requests: r.requests(), Unit: "requests",
+			Failures: r.failures(), Restarts: r.restarts, MaxStop: r.maxStop, Notes: r.notes()})
+	})
+}
+
+// Scenario 2: the same with h2c (HTTP/2 with prior knowledge) from the
+// clients through HAProxy to the replicas: no failed stream.
+//
+// HAProxy retries a stream that a replica refused without processing it
+// (lbOptions.RetryRefused): lameduck marks responses "Connection: close"
+// from readiness off, so Go's HTTP/2 server sends a GOAWAY while HAProxy
+// may still open streams on that connection for the ~200ms it takes to see
+// /readyz fail; the server discards those streams (RFC 9113 section 6.8),
+// and an LB that does not retry them fails them. The "lameduck, LB without
+// retries" run measures that, and checks that every such failure is a
+// refused stream and nothing else.
+func TestRollingRestartH2C(t *testing.T) {
+	suite(t, "haproxy", "h2load")
+	b := bins(t)
+	const scenario = "2. rolling restart, h2c (h2load + loadgen)"
+	t.Run("lameduck", func(t *testing.T) {
+		r := rollingRestart(t, lameduckKind(b), lbOptions{H2: true, RetryRefused: true}, loadDuration())
+		expectNoLoss(t, r)
+		record(t, row{Scenario: scenario, Replica: "lameduck", Requests: r.requests(), Unit: "streams",
+			Failures: r.failures(), Restarts: r.restarts, MaxStop: r.maxStop, Notes: r.notes()})
+	})
+	t.Run("naive", func(t *testing.T) {
+		r := rollingRestart(t, naiveKind(b), lbOptions{H2: true, RetryRefused: true}, loadDuration())
+		expectLoss(t, r)
+		record(t, row{Scenario: scenario, Replica: "naive", Requests: r.requests(), Unit: "streams",
+			Failures: r.failures(), Restarts: r.restarts, MaxStop: r.maxStop, Notes: r.notes()})
+	})
+	t.Run("lameduck-lb-without-retries", func(t *testing.T) {
+		r := rollingRestart(t, lameduckKind(b), lbOptions{H2: true}, loadDuration())
+		// Known issue (see the test's comment and docs/reliability.md):
+		// streams refused by the early GOAWAY fail at h2load, which never
+		// retries. Anything else is a regression: a 5xx, a timeout, or a
+		// failure that Go's client (which retries refused streams) sees.
+		if r.h2.S5xx != 0 || r.h2.S4xx != 0 || r.h2.Timeout != 0 || r.h2.Failed != r.h2.Errored || r.gen.Failed != 0 || r.lb.Sent5xx != 0 || r.lb.Econ != 0 {
+			t.Errorf("lameduck replicas behind an LB without retries: failures other than refused streams: %s", r.notes())
+		}
+		if r.toolFail > 0 {
+			t.Logf("known issue: %d streams refused by the GOAWAY that \"Connection: close\" triggers at readiness off failed at h2load (HAProxy does not retry them without retry-on empty-response)", r.toolFail)
+		}
+		record(t, row{Scenario: scenario + ", LB without retries", Replica: "lameduck", Requests: r.requests(), Unit: "streams",
+			Failures: r.failures(), Restarts: r.restarts, MaxStop: r.maxStop,
+			Notes: "known issue: streams refused by the GOAWAY sent at readiness off; " + r.notes()})
+	})
+}
+
+// expectNoLoss fails the test unless every request succeeded.
+func expectNoLoss(t *testing.T, r httpRun) {
+	t.Helper()
+	if r.failures() != 0 || r.lb.Sent5xx != 0 {
+		t.Errorf("lameduck replicas: %d failed requests during %d restarts, want 0: %s", r.failures(), r.restarts, r.notes())
+	}
+	if r.toolReqs == 0 || r.gen.OK == 0 || r.restarts < 3 {
+		t.Errorf("not a test: %s sent %d requests, loadgen %d ok, %d restarts", r.tool, r.toolReqs, r.gen.OK, r.restarts)
+	}
+}
+
+// expectLoss fails the test if the naive replicas lost nothing: the suite
+// must be able to see loss.
+func expectLoss(t *testing.T, r httpRun) {
+	t.Helper()
+	if r.failures() == 0 {
+		t.Errorf("naive replicas: 0 failed requests in %d restarts: the suite should see the loss that a plain Shutdown causes", r.restarts)
+	}
+}

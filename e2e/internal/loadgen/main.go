@@ -1,0 +1,276 @@
+// Command loadgen sends HTTP/1 or h2c requests at a steady rate and counts
+// every outcome by kind, which wrk and h2load cannot do: connection refused,
+// reset, EOF, timeout, GOAWAY or stream errors, and each non-2xx status. The
+// reliability suite (package e2e) runs it next to wrk and h2load during
+// rolling restarts.
+//
+//	loadgen -url http://127.0.0.1:8080/hello -proto http1 -c 16 -rate 2000
+//
+// It prints "ready" on stdout after its first successful response and, when
+// it ends (after -d, when its standard input closes, or on SIGTERM), a JSON
+// [Result] on the last line. It stops by itself after -max (default 10m).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Result is what loadgen prints when it ends.
+type Result struct {
+	// Requests counts the requests whose outcome is known: OK + Failed.
+	Requests int64 `json:"requests"`
+	// OK counts 2xx responses whose body was read completely.
+	OK int64 `json:"ok"`
+	// Failed counts every other outcome.
+	Failed int64 `json:"failed"`
+	// Errors counts failures by kind (see Classify), with "status_NNN" for
+	// each non-2xx status.
+	Errors map[string]int64 `json:"errors"`
+	// Retried counts requests that the Go client sent on more than one
+	// connection (its transparent retry of a request that a closing
+	// connection never processed). They are not failures: they succeeded or
+	// failed on their last attempt.
+	Retried int64 `json:"retried"`
+	// Samples holds the first error messages of each kind.
+	Samples map[string]string `json:"samples,omitempty"`
+	// FailureTimes are the Unix nanosecond times of the first 10,000
+	// failures.
+	FailureTimes []int64 `json:"failure_times,omitempty"`
+	// Start and End are Unix nanoseconds.
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+}
+
+type counter struct {
+	mu  sync.Mutex
+	res Result
+}
+
+func (c *counter) add(kind string, err error, retried bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.Requests++
+	if retried {
+		c.res.Retried++
+	}
+	if kind == "" {
+		c.res.OK++
+		return
+	}
+	c.res.Failed++
+	c.res.Errors[kind]++
+	if _, ok := c.res.Samples[kind]; !ok && err != nil {
+		c.res.Samples[kind] = err.Error()
+	}
+	if len(c.res.FailureTimes) < 10000 {
+		c.res.FailureTimes = append(c.res.FailureTimes, time.Now().UnixNano())
+	}
+}
+
+func main() {
+	var (
+		target  = flag.String("url", "", "URL to request (required)")
+		method  = flag.String("method", "GET", "request method")
+		proto   = flag.String("proto", "http1", "http1 (keep-alive connections) or h2c (HTTP/2 with prior knowledge)")
+		conc    = flag.Int("c", 16, "concurrent requests")
+		rate    = flag.Int("rate", 0, "requests per second over all workers; 0: as fast as possible")
+		dur     = flag.Duration("d", 0, "run this long; 0: until standard input closes or SIGTERM")
+		timeout = flag.Duration("timeout", 10*time.Second, "per-request timeout")
+		maxRun  = flag.Duration("max", 10*time.Minute, "hard limit on the run")
+	)
+	flag.Parse()
+	if *target == "" || *conc < 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	tr, err := transport(*proto, *conc)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(2)
+	}
+	defer tr.CloseIdleConnections()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *maxRun)
+	defer cancel()
+	if *dur > 0 {
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	} else {
+		go func() { // end when the parent closes our standard input
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sigs
+		cancel()
+	}()
+
+	res := run(ctx, tr, *method, *target, *conc, *rate, *timeout, func() { fmt.Println("ready") })
+	out, _ := json.Marshal(res)
+	fmt.Println(string(out))
+}
+
+func transport(proto string, conc int) (*http.Transport, error) {
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        conc,
+		MaxIdleConnsPerHost: conc,
+		IdleConnTimeout:     90 * time.Second,
+		Protocols:           new(http.Protocols),
+	}
+	switch proto {
+	case "http1":
+		tr.Protocols.SetHTTP1(true)
+	case "h2c":
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		return nil, fmt.Errorf("-proto %q: want http1 or h2c", proto)
+	}
+	return tr, nil
+}
+
+// run sends requests until ctx ends and returns the counts. ready is called
+// once, after the first success.
+func run(ctx context.Context, tr http.RoundTripper, method, target string, conc, rate int, timeout time.Duration, ready func()) Result {
+	c := &counter{res: Result{Errors: map[string]int64{}, Samples: map[string]string{}, Start: time.Now().UnixNano()}}
+	tokens := pace(ctx, rate, conc)
+	var once sync.Once
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Go(func() {
+			for {
+				if tokens != nil {
+					select {
+					case <-tokens:
+					case <-ctx.Done():
+						return
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				kind, err, retried := do(ctx, tr, method, target, timeout)
+				if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+					return // our own end, not the server's doing
+				}
+				c.add(kind, err, retried)
+				if kind == "" {
+					once.Do(ready)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.res.End = time.Now().UnixNano()
+	return c.res
+}
+
+// pace returns a channel that yields rate tokens per second, or nil for no
+// limit.
+func pace(ctx context.Context, rate, conc int) <-chan struct{} {
+	if rate <= 0 {
+		return nil
+	}
+	tokens := make(chan struct{}, conc)
+	go func() {
+		const tick = 5 * time.Millisecond
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		start := time.Now()
+		sent := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				due := int(now.Sub(start).Seconds() * float64(rate))
+				for ; sent < due; sent++ {
+					select {
+					case tokens <- struct{}{}:
+					case <-ctx.Done():
+						return
+					default: // workers are behind: drop the token rather than burst later
+					}
+				}
+			}
+		}
+	}()
+	return tokens
+}
+
+// do sends one request and returns its failure kind ("" for success), the
+// error behind it, and whether the client sent it on more than one
+// connection.
+func do(ctx context.Context, tr http.RoundTripper, method, target string, timeout time.Duration) (kind string, err error, retried bool) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var conns atomic.Int32
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }})
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return "other", err, false
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return Classify(err), err, conns.Load() > 1
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Sprintf("status_%d", resp.StatusCode), fmt.Errorf("%s %s: %s", method, target, resp.Status), conns.Load() > 1
+	}
+	if err != nil {
+		return Classify(err), err, conns.Load() > 1
+	}
+	return "", nil, conns.Load() > 1
+}
+
+// Classify names the kind of a request error: refused, reset, broken_pipe,
+// eof, timeout, goaway, stream_error, canceled or other.
+func Classify(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken_pipe"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "eof"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "GOAWAY"):
+		return "goaway"
+	case strings.Contains(s, "stream error"), strings.Contains(s, "RST_STREAM"):
+		return "stream_error"
+	case strings.Contains(s, "server closed idle connection"), strings.Contains(s, "connection lost"):
+		return "eof"
+	}
+	return "other"
+}

@@ -1,0 +1,225 @@
+// Command replica is a lameduck service for the reliability suite (package
+// e2e). It serves the routes of examples/starter, so that the suite could run
+// before the starter existed, plus routes that misbehave on purpose for the
+// fault scenarios:
+//
+//	GET  /hello                  200 "hello"
+//	GET  /slow?d=2s              waits d honouring its context: 200, or 503 when cancelled
+//	GET  /poll                   returns when a message is published or its context ends
+//	GET  /ws                     WebSocket on hub "feed": echoes, relays everything published
+//	POST /publish                body = message: sent to every /ws client, wakes /poll waiters
+//	POST /jobs?d=1s&n=1          202, and n background tasks "jobs.sleep" of duration d
+//	GET  /stubborn?d=1h          FAULT: flushes its headers, then sleeps d ignoring its context
+//	POST /jobs?d=1h&stubborn=1   FAULT: tasks "jobs.stubborn" that ignore cancellation
+//
+// Each background task logs "job done" (field "job") when it completes. Every
+// setting comes from LAMEDUCK_* variables, as in any lameduck service.
+//
+// LAMEDUCK_E2E_H2_KEEP_OPEN=1 removes lameduck's "Connection: close" from
+// HTTP/2 responses during the preStop delay, so that the server sends its
+// GOAWAY at shutdown, after the load balancer has stopped sending it
+// streams, instead of at readiness off. It is the experiment behind the
+// known h2c issue in docs/reliability.md.
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/lameduck/lameduck"
+	"github.com/lameduck/lameduck/bgwork"
+	"github.com/lameduck/lameduck/httpmodule"
+	"github.com/lameduck/lameduck/wsmodule"
+)
+
+func main() {
+	var opts []fx.Option
+	if os.Getenv("LAMEDUCK_E2E_H2_KEEP_OPEN") != "" {
+		opts = append(opts, fx.Provide(httpmodule.AsMiddleware(h2KeepOpen)))
+	}
+	lameduck.Run(append(opts,
+		wsmodule.Declare("feed", "", "GET /ws", func() []wsmodule.Option {
+			return []wsmodule.Option{wsmodule.OnMessage(func(c *wsmodule.Conn, typ wsmodule.MessageType, data []byte) {
+				_ = c.Send(typ, data)
+			})}
+		}),
+		fx.Provide(newPollers),
+		fx.Provide(
+			httpmodule.AsRoute(helloRoute),
+			httpmodule.AsRoute(slowRoute),
+			httpmodule.AsRoute(pollRoute),
+			httpmodule.AsRoute(publishRoute),
+			httpmodule.AsRoute(jobsRoute),
+			httpmodule.AsRoute(stubbornRoute),
+		),
+	)...)
+}
+
+// h2KeepOpen removes the "Connection: close" that lameduck adds to every
+// response once readiness is off, from HTTP/2 responses only: the server
+// then sends its GOAWAY at shutdown instead of at once.
+func h2KeepOpen() httpmodule.Middleware {
+	return httpmodule.Middleware{Name: "e2e.h2-keep-open", Wrap: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ProtoMajor == 2 {
+				w.Header().Del("Connection")
+			}
+			next.ServeHTTP(w, r)
+		})
+	}}
+}
+
+func helloRoute() httpmodule.Route {
+	return httpmodule.Route{Pattern: "GET /hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello\n")
+	})}
+}
+
+func duration(r *http.Request, def time.Duration) (time.Duration, bool) {
+	s := r.URL.Query().Get("d")
+	if s == "" {
+		return def, true
+	}
+	d, err := time.ParseDuration(s)
+	return d, err == nil && d >= 0
+}
+
+func slowRoute() httpmodule.Route {
+	return httpmodule.Route{Pattern: "GET /slow", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, ok := duration(r, time.Second)
+		if !ok {
+			http.Error(w, "bad d", http.StatusBadRequest)
+			return
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			_, _ = io.WriteString(w, "done\n")
+		case <-r.Context().Done():
+			http.Error(w, "cancelled", http.StatusServiceUnavailable)
+		}
+	})}
+}
+
+// pollers wakes every waiting /poll request when a message is published.
+type pollers struct {
+	mu   sync.Mutex
+	wake chan struct{}
+	last []byte
+}
+
+func newPollers() *pollers { return &pollers{wake: make(chan struct{})} }
+
+func (p *pollers) publish(msg []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = msg
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+func (p *pollers) waitChan() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wake
+}
+
+func (p *pollers) message() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func pollRoute(p *pollers) httpmodule.Route {
+	return httpmodule.Route{Pattern: "GET /poll", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-p.waitChan():
+			_, _ = w.Write(p.message())
+		case <-r.Context().Done():
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})}
+}
+
+// feed is the hub that Declare named "feed".
+type feed struct {
+	fx.In
+	Hub *wsmodule.Hub `name:"feed"`
+}
+
+func publishRoute(f feed, p *pollers) httpmodule.Route {
+	hub := f.Hub
+	return httpmodule.Route{Pattern: "POST /publish", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		msg, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		n, _ := hub.Broadcast(wsmodule.TextMessage, msg)
+		p.publish(msg)
+		_, _ = io.WriteString(w, strconv.Itoa(n)+"\n")
+	})}
+}
+
+func jobsRoute(pool *bgwork.Pool, log *zap.Logger) httpmodule.Route {
+	return httpmodule.Route{Pattern: "POST /jobs", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, ok := duration(r, time.Second)
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if r.URL.Query().Get("n") == "" {
+			n, err = 1, nil
+		}
+		if !ok || err != nil || n < 1 || n > 1000 {
+			http.Error(w, "bad d or n", http.StatusBadRequest)
+			return
+		}
+		name, task := "jobs.sleep", func(ctx context.Context) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			log.Info("job done", zap.String("job", "jobs.sleep"), zap.Duration("d", d))
+			return nil
+		}
+		if r.URL.Query().Get("stubborn") != "" {
+			name, task = "jobs.stubborn", func(context.Context) error {
+				time.Sleep(d) // FAULT: ignores cancellation
+				log.Info("job done", zap.String("job", "jobs.stubborn"), zap.Duration("d", d))
+				return nil
+			}
+		}
+		for i := range n {
+			if err := pool.Go(r.Context(), name, task); err != nil {
+				http.Error(w, "started "+strconv.Itoa(i)+" of "+strconv.Itoa(n)+": "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, strconv.Itoa(n)+" started\n")
+	})}
+}
+
+func stubbornRoute() httpmodule.Route {
+	return httpmodule.Route{Pattern: "GET /stubborn", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, ok := duration(r, time.Hour)
+		if !ok {
+			http.Error(w, "bad d", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush() // the client now knows the request is in flight
+		time.Sleep(d)                         // FAULT: ignores its context
+		_, _ = io.WriteString(w, "done\n")
+	})}
+}
