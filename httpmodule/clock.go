@@ -8,7 +8,7 @@ import (
 
 // clockTick is the resolution of the coarse clock that stamps requests. A
 // request's age in a stop report is accurate to about this much.
-const clockTick = 4 * time.Millisecond
+const clockTick = 10 * time.Millisecond
 
 // coarseClock is a clock that costs one atomic load to read. Reading the
 // real monotonic clock costs 25-50 ns here, as much as the whole budget of
@@ -18,20 +18,26 @@ type coarseClock struct {
 	epoch time.Time
 	now   atomic.Int64 // nanoseconds since epoch, refreshed every tick
 
-	mu   sync.Mutex
-	quit chan struct{}
-	done chan struct{}
+	mu    sync.Mutex
+	users int
+	quit  chan struct{}
+	done  chan struct{}
 }
 
 func newCoarseClock() *coarseClock {
 	return &coarseClock{epoch: time.Now()}
 }
 
-// start refreshes the clock every tick until stop.
+// processClock is the coarse clock of every server of the process: one
+// ticker however many servers run.
+var processClock = newCoarseClock()
+
+// start refreshes the clock every tick until as many calls of stop.
 func (c *coarseClock) start() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.quit != nil {
+	c.users++
+	if c.users > 1 {
 		return
 	}
 	c.now.Store(int64(time.Since(c.epoch)))
@@ -53,11 +59,12 @@ func (c *coarseClock) run(quit, done chan struct{}) {
 	}
 }
 
-// stop ends the ticker and waits for it.
+// stop ends one start; the last one ends the ticker and waits for it.
 func (c *coarseClock) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.quit == nil {
+	c.users--
+	if c.users > 0 || c.quit == nil {
 		return
 	}
 	close(c.quit)

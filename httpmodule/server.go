@@ -247,7 +247,7 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 	run := &serverRun{
 		s:           s,
 		addr:        ln.Addr(),
-		clock:       newCoarseClock(),
+		clock:       processClock,
 		h2IdleGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
