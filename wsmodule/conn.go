@@ -1,13 +1,16 @@
 package wsmodule
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -23,7 +26,9 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	start  time.Time
-	idx    int // index in hub.conns, guarded by hub.mu
+	idx    int             // index in hub.conns, guarded by hub.mu
+	br     *bufio.Reader   // gorilla's read buffer, read by the reader only
+	raw    syscall.RawConn // the socket, to wait for data; nil: wait in gorilla
 
 	mu        sync.Mutex
 	state     connState
@@ -61,11 +66,14 @@ type outbound struct {
 	pm   *websocket.PreparedMessage
 }
 
-func newConn(h *Hub, ws *websocket.Conn, r *http.Request) *Conn {
+func newConn(h *Hub, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *Conn {
 	// The request's context ends when ServeHTTP returns; keep its values
 	// (set by middleware: user, trace) but not its cancellation.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &Conn{hub: h, ws: ws, ctx: ctx, cancel: cancel, start: time.Now()}
+	c := &Conn{hub: h, ws: ws, ctx: ctx, cancel: cancel, start: time.Now(), br: br}
+	if br != nil {
+		c.raw = rawConn(ws.NetConn())
+	}
 	ws.SetReadLimit(int64(h.cfg.ReadLimit))
 	ws.SetCloseHandler(c.handleClose)
 	if h.cfg.PingPeriod > 0 {
@@ -327,28 +335,81 @@ func (c *Conn) handleClose(code int, _ string) error {
 	return nil
 }
 
-// readLoop reads messages until the connection ends, then cleans up.
-func (c *Conn) readLoop() {
-	h := c.hub
-	defer h.wg.Done()
-	if h.opts.onConnect != nil {
-		h.opts.onConnect(c)
+// readLoop serves the connection's read side until it ends, then cleans
+// up; first says it is the connection's first reader, which runs OnConnect.
+//
+// An idle connection's reader is parked for most of its life, and its stack
+// is most of the connection's memory. A goroutine starts with a 2 KiB stack;
+// a blocked gorilla read sits too deep in it to stay there reliably, and a
+// stack that grew is never given back while the goroutine waits (the runtime
+// shrinks only stacks less than a quarter used). So the reader waits for
+// data in a shallow call (waitReadable) when gorilla has nothing buffered,
+// and if its stack has moved (grown while handling messages), a fresh
+// goroutine takes over the wait.
+func (c *Conn) readLoop(first bool) {
+	var mark byte
+	base := uintptr(unsafe.Pointer(&mark))
+	if first {
+		c.connected()
 	}
-	var err error
 	for {
-		var typ int
-		var data []byte
-		typ, data, err = c.ws.ReadMessage()
+		if c.raw != nil && c.br.Buffered() == 0 {
+			if uintptr(unsafe.Pointer(&mark)) != base {
+				// Still counted in wg by this goroutine: Add is safe.
+				c.hub.wg.Add(1)
+				go c.readLoop(false)
+				c.hub.wg.Done()
+				return
+			}
+			if err := waitReadable(c.raw); err != nil {
+				c.end(err)
+				return
+			}
+		}
+		typ, data, err := c.ws.ReadMessage()
 		if err != nil {
-			break
+			c.end(err)
+			return
 		}
-		if h.cfg.PingPeriod > 0 {
-			c.touch()
-		}
-		if h.opts.onMessage != nil {
-			h.opts.onMessage(c, MessageType(typ), data)
-		}
+		c.received(typ, data)
 	}
+}
+
+// connected runs the hub's OnConnect.
+func (c *Conn) connected() {
+	if f := c.hub.opts.onConnect; f != nil {
+		f(c)
+	}
+}
+
+// readMessages reads until the connection fails or closes.
+func (c *Conn) readMessages() error {
+	for {
+		typ, data, err := c.ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		c.received(typ, data)
+	}
+}
+
+// received handles one message.
+//
+//go:noinline
+func (c *Conn) received(typ int, data []byte) {
+	if c.hub.cfg.PingPeriod > 0 {
+		c.touch()
+	}
+	if f := c.hub.opts.onMessage; f != nil {
+		f(c, MessageType(typ), data)
+	}
+}
+
+// end cleans up after the reader ends with err; the reader's goroutine
+// ends with it.
+func (c *Conn) end(err error) {
+	defer c.hub.wg.Done()
+	h := c.hub
 	if errors.Is(err, websocket.ErrReadLimit) {
 		h.tooBig.Add(1)
 	}

@@ -167,3 +167,24 @@ func roundTrip(t testing.TB, c *websocket.Conn, msg string) {
 }
 
 var _ = strings.Contains
+
+// serveHandler serves h on 127.0.0.1:0 until the test ends and returns the
+// ws:// URL of /ws.
+func serveHandler(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	t.Cleanup(func() {
+		_ = srv.Close()
+		<-done
+	})
+	return "ws://" + ln.Addr().String() + "/ws"
+}

@@ -90,7 +90,7 @@ func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
 		drained:    make(chan struct{}),
 	}
 	h.opts.log = o.log.With(zap.String("hub", name))
-	h.upgrader = newUpgrader(cfg, o.readBuf, o.writeBuf, h.refuse)
+	h.upgrader = newUpgrader(cfg, o.writeBuf, h.refuse)
 	return h, nil
 }
 
@@ -125,8 +125,8 @@ func check(name string, cfg config.WebSocket, o hubOptions) error {
 	if cfg.CloseSpread < 0 {
 		bad = append(bad, fmt.Sprintf("websocket.closeSpread is %v: want 0 or more", cfg.CloseSpread))
 	}
-	if o.readBuf < 1 || o.writeBuf < 1 {
-		bad = append(bad, fmt.Sprintf("buffer sizes %d (read) and %d (write): want positive sizes", o.readBuf, o.writeBuf))
+	if o.readBuf < minReadBuffer || o.writeBuf < 1 {
+		bad = append(bad, fmt.Sprintf("buffer sizes %d (read) and %d (write): want at least %d and 1", o.readBuf, o.writeBuf, minReadBuffer))
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("wsmodule: hub %q: %s", name, strings.Join(bad, "; "))
@@ -166,7 +166,8 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.upgrading++
 	h.mu.Unlock()
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	hj := &hijacker{ResponseWriter: w, size: h.opts.readBuf}
+	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered the client (see refuse) or the
 		// connection broke during the handshake.
@@ -176,7 +177,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		return
 	}
-	c := newConn(h, ws, r)
+	c := newConn(h, ws, hj.br, r)
 	h.mu.Lock()
 	h.upgrading--
 	c.idx = len(h.conns)
@@ -189,7 +190,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The drain began during the handshake: close it at once.
 		c.beginClose(h.closeMsg, true, nil)
 	}
-	go c.readLoop()
+	go c.readLoop(true)
 }
 
 // refuse answers a failed handshake. It is the upgrader's Error function.

@@ -44,7 +44,8 @@ func WithLogger(l *zap.Logger) Option { return func(o *hubOptions) { o.log = l }
 // WithBufferSizes sets the size of each connection's read buffer and of the
 // pooled write buffers (defaults [DefaultReadBufferSize] and
 // [DefaultWriteBufferSize]). The read buffer is held for the connection's
-// whole life; larger messages are still accepted up to websocket.readLimit.
+// whole life and must be at least 512 bytes; larger messages are still
+// accepted up to websocket.readLimit.
 func WithBufferSizes(read, write int) Option {
 	return func(o *hubOptions) { o.readBuf, o.writeBuf = read, write }
 }

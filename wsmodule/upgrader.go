@@ -1,6 +1,9 @@
 package wsmodule
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,10 +23,14 @@ const (
 )
 
 // newUpgrader returns the gorilla upgrader for cfg.
-func newUpgrader(cfg config.WebSocket, readBuf, writeBuf int, onError func(w http.ResponseWriter, r *http.Request, status int, reason error)) *websocket.Upgrader {
+//
+// ReadBufferSize stays 0 so that gorilla reads through the buffered reader
+// that the hijack returns: hijacker makes that reader, of the hub's read
+// buffer size, and keeps it, so that the hub can tell whether gorilla has
+// buffered data before it waits for the socket.
+func newUpgrader(cfg config.WebSocket, writeBuf int, onError func(w http.ResponseWriter, r *http.Request, status int, reason error)) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout:  cfg.HandshakeTimeout,
-		ReadBufferSize:    readBuf,
 		WriteBufferSize:   writeBuf,
 		WriteBufferPool:   &sync.Pool{},
 		Subprotocols:      cfg.Subprotocols,
@@ -86,4 +93,31 @@ func stripDefaultPort(scheme, host string) string {
 		return strings.TrimSuffix(host, ":443")
 	}
 	return host
+}
+
+// minReadBuffer is the smallest read buffer: gorilla reuses the hijacked
+// reader only above 256 bytes, and a control frame takes up to 131.
+const minReadBuffer = 512
+
+// hijacker wraps the ResponseWriter of an upgrade so that the hijack hands
+// gorilla a buffered reader of the hub's size, which the hub keeps.
+type hijacker struct {
+	http.ResponseWriter
+	size int
+	br   *bufio.Reader
+}
+
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("wsmodule: the connection cannot be taken over (HTTP/2 has no WebSocket upgrade here); the client must use HTTP/1.1")
+	}
+	conn, brw, err := hj.Hijack()
+	if err != nil || brw.Reader.Buffered() > 0 {
+		// gorilla refuses a client that sent data before the handshake
+		// completed.
+		return conn, brw, err
+	}
+	h.br = bufio.NewReaderSize(conn, h.size)
+	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }

@@ -3,12 +3,13 @@
 // most 20,000 file descriptors, so 10,000 connections need their clients in
 // a second process.
 //
-//	wsclients -url ws://127.0.0.1:8080/ws -n 10000 [-ack]
+//	wsclients -url ws://127.0.0.1:8080/ws -n 10000 [-ack] [-hello]
 //
 // It prints "ready N" once N connections are open, then reads every
 // connection until it ends, answering close frames (gorilla's default close
 // handler echoes them) and, with -ack, answering each message that starts
-// with '!' with the text message "ack". When every connection has ended it
+// with '!' with the text message "ack". With -hello each connection sends
+// the text message "hello" once it is open. When every connection has ended it
 // prints "done N closes=CODE:COUNT,..." and exits. It exits at once when its
 // standard input closes, so that it never outlives the benchmark.
 package main
@@ -32,6 +33,7 @@ func main() {
 	n := flag.Int("n", 1000, "number of connections")
 	parallel := flag.Int("dial-parallelism", 64, "connections dialled at once")
 	ack := flag.Bool("ack", false, `answer messages starting with '!' with "ack"`)
+	hello := flag.Bool("hello", false, `send the text message "hello" once connected`)
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "wsclients: -url is required")
@@ -59,6 +61,14 @@ func main() {
 				dialErr = errors.Join(dialErr, fmt.Errorf("connection %d: %w", i, err))
 				mu.Unlock()
 				return
+			}
+			if *hello {
+				if err := c.WriteMessage(websocket.TextMessage, []byte("hello")); err != nil {
+					mu.Lock()
+					dialErr = errors.Join(dialErr, fmt.Errorf("connection %d: hello: %w", i, err))
+					mu.Unlock()
+					return
+				}
 			}
 			// Read from the start, so that nothing is left to set up
 			// once "ready" is printed.
