@@ -38,6 +38,11 @@ func (p *Pool) Stop(ctx context.Context) error {
 	case <-p.drained:
 		return nil
 	case <-ctx.Done():
+		select {
+		case <-p.drained: // the last task returned as the deadline came
+			return nil
+		default:
+		}
 	}
 
 	cut := p.cancelRunning()
@@ -52,7 +57,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 	}
 	left := p.Stats().Running
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
-		zap.String("pool", p.name), zap.Int64("running", left), zap.Strings("tasks", p.runningNames()))
+		zap.String("pool", p.name), zap.Int64("running", left), zap.Strings("tasks", p.runningNames(maxLoggedNames)))
 	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running: %w", cut, left, context.Cause(ctx))
 }
 
@@ -137,11 +142,21 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 	return out
 }
 
-func (p *Pool) runningNames() []string {
+// maxLoggedNames caps the task names in one log line; the stop report
+// (Stragglers) has them all.
+const maxLoggedNames = 20
+
+// runningNames returns the names of up to limit running tasks, oldest first,
+// and says how many more there are.
+func (p *Pool) runningNames(limit int) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	names := make([]string, 0, p.running.len)
+	names := make([]string, 0, min(p.running.len, limit+1))
 	for t := p.running.head; t != nil; t = t.next {
+		if len(names) == limit {
+			names = append(names, fmt.Sprintf("... and %d more", p.running.len-limit))
+			break
+		}
 		names = append(names, t.name)
 	}
 	return names

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ func TestStopNeverLosesAnAdmittedTask(t *testing.T) {
 						case errors.Is(err, ErrDraining):
 							return
 						case errors.Is(err, ErrFull):
+							runtime.Gosched() // let a worker free a slot
 						default:
 							otherErr.Store(err)
 							return
@@ -252,4 +254,23 @@ func TestStragglersWhileStopRuns(t *testing.T) {
 			t.Error("Stop after a deadline returned nil")
 		}
 	})
+}
+
+// TestStopWithEndedContextOnIdlePool: nothing runs, so nothing is cut, even
+// if the stop's context has already ended.
+func TestStopWithEndedContextOnIdlePool(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 100 {
+		p := newPool(t, config.Tasks{})
+		p.Go(context.Background(), "quick", func(context.Context) error { return nil })
+		p.Stop(context.Background()) // let it finish
+		if err := p.Stop(ctx); err != nil {
+			t.Fatalf("Stop of an idle pool with an ended context = %v, want nil", err)
+		}
+		p2 := newPool(t, config.Tasks{})
+		if err := p2.Stop(ctx); err != nil {
+			t.Fatalf("Stop of an unused pool with an ended context = %v, want nil", err)
+		}
+	}
 }
