@@ -2,6 +2,7 @@ package bgwork
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -15,17 +16,18 @@ const batch = 10_000
 func noop(context.Context) error { return nil }
 
 // BenchmarkGo measures Pool.Go plus the task's run and the pool's drain, per
-// task, for an empty task, beside plain goroutines and a sync.WaitGroup.
+// empty task, beside the plain stdlib way: goroutines and a sync.WaitGroup,
+// with a channel semaphore for a limit. Compare with
+//
+//	benchstat -col /impl
 func BenchmarkGo(b *testing.B) {
 	ctx := context.Background()
-	for _, bc := range []struct {
-		name  string
-		limit int
-	}{{"unbounded", 0}, {"limit=8", 8}, {"limit=1000", 1000}} {
-		b.Run("bgwork/"+bc.name, func(b *testing.B) {
+	for _, limit := range []int{0, 8, 1000} {
+		name := fmt.Sprintf("limit=%d", limit)
+		b.Run(name+"/impl=bgwork", func(b *testing.B) {
 			b.ReportAllocs()
 			for left := b.N; left > 0; left -= batch {
-				p, err := New(config.Tasks{MaxRunning: bc.limit, WhenFull: config.Wait})
+				p, err := New(config.Tasks{MaxRunning: limit, WhenFull: config.Wait})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -39,19 +41,29 @@ func BenchmarkGo(b *testing.B) {
 				}
 			}
 		})
-	}
-	b.Run("goroutines+WaitGroup", func(b *testing.B) {
-		b.ReportAllocs()
-		for left := b.N; left > 0; left -= batch {
-			var wg sync.WaitGroup
-			for range min(left, batch) {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_ = noop(ctx)
-				}()
+		b.Run(name+"/impl=goroutines", func(b *testing.B) {
+			b.ReportAllocs()
+			for left := b.N; left > 0; left -= batch {
+				var wg sync.WaitGroup
+				var sem chan struct{}
+				if limit > 0 {
+					sem = make(chan struct{}, limit)
+				}
+				for range min(left, batch) {
+					wg.Add(1)
+					if sem != nil {
+						sem <- struct{}{}
+					}
+					go func() {
+						defer wg.Done()
+						_ = noop(ctx)
+						if sem != nil {
+							<-sem
+						}
+					}()
+				}
+				wg.Wait()
 			}
-			wg.Wait()
-		}
-	})
+		})
+	}
 }
