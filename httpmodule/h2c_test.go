@@ -1,8 +1,10 @@
 package httpmodule
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -182,5 +184,28 @@ func TestRestartOnSameAddressLeavesNoOldConnection(t *testing.T) {
 				t.Errorf("client dialed %d connections, want 2 (old and new)", n)
 			}
 		})
+	}
+}
+
+// "Upgrade: h2c" (RFC 7540 section 3.2) is not supported: such a request
+// gets a plain HTTP/1.1 answer, and the connection stays HTTP/1.1.
+func TestUpgradeH2CIsAnsweredWithHTTP1(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	s := startServer(t, testServerConfig(), mux)
+	nc, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	io.WriteString(nc, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 || string(body) != "HTTP/1.1" {
+		t.Errorf("Upgrade: h2c got %s %d body %q, want a plain HTTP/1.1 200", resp.Proto, resp.StatusCode, body)
 	}
 }
