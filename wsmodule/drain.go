@@ -58,7 +58,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 
 	start := time.Now()
 	log := h.opts.log
-	log.Info("hub drain begins", zap.Int("connections", len(conns)), zap.Int("close_code", int(h.cfg.CloseCode)),
+	log.Debug("hub drain begins", zap.Int("connections", len(conns)), zap.Int("close_code", int(h.cfg.CloseCode)),
 		zap.Duration("close_spread", h.cfg.CloseSpread), zap.Int("close_parallelism", h.cfg.CloseParallelism))
 	h.dispatch(ctx, conns)
 	select {

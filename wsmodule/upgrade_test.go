@@ -177,3 +177,56 @@ func TestUpgradeRefusedWhileDraining(t *testing.T) {
 		t.Fatalf("existing connection ended with %v, want 1001", err)
 	}
 }
+
+// statusRecorder is typical logging middleware: it wraps the
+// ResponseWriter and, being well-behaved, provides Unwrap.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// opaqueWriter wraps the ResponseWriter and hides everything else.
+type opaqueWriter struct{ w http.ResponseWriter }
+
+func (o opaqueWriter) Header() http.Header         { return o.w.Header() }
+func (o opaqueWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o opaqueWriter) WriteHeader(code int)        { o.w.WriteHeader(code) }
+
+// TestUpgradeThroughMiddleware: middleware that wraps the ResponseWriter
+// with Unwrap does not stop the upgrade; one that hides the connection gets
+// a 500 that says why.
+func TestUpgradeThroughMiddleware(t *testing.T) {
+	hub := newTestHub(t, testConfig(), OnMessage(echo))
+	mux := http.NewServeMux()
+	mux.Handle("/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hub.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
+	}))
+	mux.Handle("/opaque", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hub.ServeHTTP(opaqueWriter{w}, r)
+	}))
+	url := serveHandler(t, mux)
+	c := dial(t, url, nil)
+	roundTrip(t, c, "through middleware")
+	go func() { _, _ = readAll(c) }() // answers the drain's close frame
+
+	_, resp, err := websocket.DefaultDialer.Dial(strings.TrimSuffix(url, "/ws")+"/opaque", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("upgrade through an opaque wrapper: %v, want 500", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "Unwrap") {
+		t.Fatalf("body %q does not say how to fix it", body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hub.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -107,12 +107,14 @@ type hijacker struct {
 	br   *bufio.Reader
 }
 
+// Hijack takes the connection over through http.ResponseController, so that
+// middleware that wraps the ResponseWriter and provides Unwrap works too.
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	hj, ok := h.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("wsmodule: the connection cannot be taken over (HTTP/2 has no WebSocket upgrade here); the client must use HTTP/1.1")
+	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil, nil, errors.New("wsmodule: the connection cannot be taken over: WebSocket needs HTTP/1.1 (not HTTP/2), " +
+			"and middleware that wraps the ResponseWriter must provide Unwrap or Hijack")
 	}
-	conn, brw, err := hj.Hijack()
 	if err != nil || brw.Reader.Buffered() > 0 {
 		// gorilla refuses a client that sent data before the handshake
 		// completed.
@@ -121,3 +123,6 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.br = bufio.NewReaderSize(conn, h.size)
 	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
 }
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (h *hijacker) Unwrap() http.ResponseWriter { return h.ResponseWriter }
