@@ -121,3 +121,12 @@ func (f *fleet) lbCounts(t *testing.T) lbCounts {
 	return lbCounts{FrontendRequests: fe.num("req_tot"), Sent5xx: fe.num("hrsp_5xx"),
 		Econ: be.num("econ"), Eresp: be.num("eresp"), Retries: be.num("wretr")}
 }
+
+// slots returns the replicas' slots.
+func (f *fleet) slots() []slot {
+	out := make([]slot, len(f.replicas))
+	for i, r := range f.replicas {
+		out[i] = r.slot
+	}
+	return out
+}

@@ -6,7 +6,8 @@
 //
 // Each client reads numbered text messages, checks order and gaps, answers
 // the server's close frame, reconnects at once, and records each connection.
-// Commands on stdin: "sync" prints "sync <connected>"; "stop" closes every
+// Commands on stdin: "sync" prints "sync <connected> <min-last>" (the lowest
+// last message number among the connected clients); "stop" closes every
 // client with 1000 and prints {"conns": [...], "dial_failures": [...]}.
 'use strict';
 
@@ -50,6 +51,7 @@ function connect(id, backoff) {
     rec.t_conn = nowNs();
     connected++;
     counted = true;
+    ws._counted = true;
     live.add(ws);
     ws._rec = rec;
   });
@@ -96,7 +98,7 @@ function connect(id, backoff) {
     if (r && r.prependListener) {
       r.prependListener('conclude', () => {
         if (!rec.t_close_frame) rec.t_close_frame = nowNs();
-        if (counted) { counted = false; connected--; }
+        if (counted) { counted = false; ws._counted = false; connected--; }
       });
     }
   });
@@ -128,7 +130,13 @@ function finish() {
   });
 }
 rl.on('line', (line) => {
-  if (line === 'sync') process.stdout.write('sync ' + connected + '\n');
+  if (line === 'sync') {
+    let lowest = null;
+    for (const ws of live) {
+      if (ws._counted && (lowest === null || ws._rec.last < lowest)) lowest = ws._rec.last;
+    }
+    process.stdout.write('sync ' + connected + ' ' + (lowest === null ? -1 : lowest) + '\n');
+  }
   else if (line === 'stop') finish();
 });
 rl.on('close', finish);

@@ -6,7 +6,9 @@
 //
 // It reads commands, one per line, on standard input:
 //
-//	sync   prints "sync <connected>": the clients connected now
+//	sync   prints "sync <connected> <min-last>": the clients connected now,
+//	       and the lowest last message number among them (-1 if one has
+//	       received none)
 //	stop   every client sends close 1000 and waits for the answer, then
 //	       wsload prints the JSON list of all connections and exits
 //
@@ -75,6 +77,9 @@ type state struct {
 	url, header string
 	connected   atomic.Int64
 	stopping    chan struct{}
+	// last holds, per connected client, the number of the last message it
+	// received.
+	last sync.Map // client id -> *atomic.Int64
 
 	mu  sync.Mutex
 	out Output
@@ -115,7 +120,7 @@ loop:
 			case !ok || cmd == "stop":
 				break loop
 			case cmd == "sync":
-				fmt.Println("sync", s.connected.Load())
+				fmt.Println("sync", s.connected.Load(), s.minLast())
 			}
 		case <-deadline:
 			break loop
@@ -127,6 +132,21 @@ loop:
 	out, _ := json.Marshal(s.out)
 	s.mu.Unlock()
 	fmt.Println(string(out))
+}
+
+// minLast returns the lowest last message number of the connected clients.
+func (s *state) minLast() int64 {
+	lowest := int64(-2)
+	s.last.Range(func(_, v any) bool {
+		if l := v.(*atomic.Int64).Load(); lowest == -2 || l < lowest {
+			lowest = l
+		}
+		return true
+	})
+	if lowest == -2 {
+		return -1
+	}
+	return lowest
 }
 
 func (s *state) record(c Conn) {
@@ -175,10 +195,14 @@ func (s *state) client(id int) {
 func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 	defer ws.Close()
 	c := Conn{Client: id, Server: resp.Header.Get(s.header), Conn: time.Now().UnixNano(), First: -1, Last: -1}
+	last := new(atomic.Int64)
+	last.Store(-1)
+	s.last.Store(id, last)
 	s.connected.Add(1)
 	var closed atomic.Bool // the count went down already
 	down := func() {
 		if closed.CompareAndSwap(false, true) {
+			s.last.Delete(id)
 			s.connected.Add(-1)
 		}
 	}
@@ -202,16 +226,19 @@ func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 	go func() { // at the end of the run, start the close handshake
 		select {
 		case <-s.stopping:
+			s.mu.Lock()
+			ours := c.By == ""
+			if ours {
+				c.By, c.Code, c.Close = "client", websocket.CloseNormalClosure, time.Now().UnixNano()
+			}
+			s.mu.Unlock()
+			if !ours {
+				return // the server closed first
+			}
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-			c2 := time.Now().UnixNano()
 			if ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
 				_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 			}
-			s.mu.Lock()
-			if c.By == "" {
-				c.By, c.Code, c.Close = "client", websocket.CloseNormalClosure, c2
-			}
-			s.mu.Unlock()
 		case <-done:
 		}
 	}()
@@ -255,5 +282,6 @@ func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 		}
 		c.Last = v
 		c.Count++
+		last.Store(v)
 	}
 }
