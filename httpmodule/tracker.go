@@ -1,24 +1,27 @@
 package httpmodule
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // Request tracking: every request that a server is running is held in a
 // slot, so that the stop can tell when none is left and name those it had
 // to cut off. It costs a few atomic operations per request and allocates
-// nothing: a request claims a free slot chosen at random (so that the cores
-// rarely write the same cache line), and gives it back when its handler
-// returns. When the slots near the random start are taken, the request goes
-// to a mutex-guarded map instead.
+// nothing: a request claims a free slot picked by a hash of its address (so
+// that concurrent requests, and the cores serving them, rarely write the
+// same cache line), and gives it back when its handler returns. When the
+// slots next to that one are taken, the request goes to a mutex-guarded map
+// instead.
 
 const (
-	// trackerSlots is the number of slots of a server. Requests beyond
-	// what the slots hold are tracked in the overflow map.
-	trackerSlots = 1024
+	// trackerSlots (1 << trackerSlotBits) is the number of slots of a
+	// server. Requests beyond what the slots hold are tracked in the
+	// overflow map.
+	trackerSlotBits = 10
+	trackerSlots    = 1 << trackerSlotBits
 	// trackerProbes is how many neighbouring slots a request tries before
 	// it falls back to the overflow map.
 	trackerProbes = 8
@@ -58,7 +61,7 @@ func newTracker(clock *coarseClock, wake chan struct{}) *tracker {
 // enter records r as in flight and returns the slot that exit needs.
 func (t *tracker) enter(r *http.Request) int {
 	stamp := t.clock.coarse() + 1
-	i := int(rand.Uint64() & (trackerSlots - 1))
+	i := slotHint(r)
 	for range trackerProbes {
 		s := &t.slots[i]
 		if s.start.Load() == 0 && s.start.CompareAndSwap(0, stamp) {
@@ -90,6 +93,13 @@ func (t *tracker) exit(i int, r *http.Request) {
 		default:
 		}
 	}
+}
+
+// slotHint spreads requests over the slots by the address of their
+// *http.Request (Fibonacci hashing): free to compute, different for
+// requests alive at the same time, and unrelated between the cores.
+func slotHint(r *http.Request) int {
+	return int(uint64(uintptr(unsafe.Pointer(r))) * 0x9e3779b97f4a7c15 >> (64 - trackerSlotBits))
 }
 
 // inFlight is a request seen by a scan of the tracker.
