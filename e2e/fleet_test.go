@@ -130,3 +130,24 @@ func (f *fleet) slots() []slot {
 	}
 	return out
 }
+
+// stopAll sends SIGTERM to every replica at once and waits for them all.
+func (f *fleet) stopAll(t *testing.T) []stopResult {
+	t.Helper()
+	start := time.Now()
+	for _, r := range f.replicas {
+		r.proc.signal(t, syscall.SIGTERM)
+	}
+	var out []stopResult
+	for _, r := range f.replicas {
+		p := r.proc
+		code := p.wait(t, stopTimeout)
+		res := stopResult{Replica: p.name, Took: p.end.Sub(start), ExitCode: code}
+		if r.kind.Lameduck {
+			res.Report = findStopReport(p.log)
+		}
+		out = append(out, res)
+	}
+	f.stops = append(f.stops, out...)
+	return out
+}

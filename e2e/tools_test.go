@@ -16,6 +16,7 @@ type loadResult struct {
 	OK           int64             `json:"ok"`
 	Failed       int64             `json:"failed"`
 	Errors       map[string]int64  `json:"errors"`
+	Lines        int64             `json:"lines"`
 	Retried      int64             `json:"retried"`
 	Samples      map[string]string `json:"samples"`
 	FailureTimes []int64           `json:"failure_times"`

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,9 @@ type Result struct {
 	// Errors counts failures by kind (see Classify), with "status_NNN" for
 	// each non-2xx status.
 	Errors map[string]int64 `json:"errors"`
+	// Lines counts the lines of 2xx response bodies that start with
+	// -count-prefix (for POST /jobs: the names of the jobs started).
+	Lines int64 `json:"lines"`
 	// Retried counts requests that the Go client sent on more than one
 	// connection (its transparent retry of a request that a closing
 	// connection never processed). They are not failures: they succeeded or
@@ -61,10 +65,11 @@ type counter struct {
 	res Result
 }
 
-func (c *counter) add(kind string, err error, retried bool) {
+func (c *counter) add(kind string, err error, retried bool, lines int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.res.Requests++
+	c.res.Lines += lines
 	if retried {
 		c.res.Retried++
 	}
@@ -92,6 +97,7 @@ func main() {
 		dur     = flag.Duration("d", 0, "run this long; 0: until standard input closes or SIGTERM")
 		timeout = flag.Duration("timeout", 10*time.Second, "per-request timeout")
 		maxRun  = flag.Duration("max", 10*time.Minute, "hard limit on the run")
+		prefix  = flag.String("count-prefix", "", "count the lines of 2xx bodies that start with this")
 	)
 	flag.Parse()
 	if *target == "" || *conc < 1 {
@@ -123,7 +129,8 @@ func main() {
 		cancel()
 	}()
 
-	res := run(ctx, tr, *method, *target, *conc, *rate, *timeout, func() { fmt.Println("ready") })
+	g := &gen{tr: tr, method: *method, target: *target, timeout: *timeout, prefix: *prefix}
+	res := g.run(ctx, *conc, *rate, func() { fmt.Println("ready") })
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
 }
@@ -147,9 +154,19 @@ func transport(proto string, conc int) (*http.Transport, error) {
 	return tr, nil
 }
 
-// run sends requests until ctx ends and returns the counts. ready is called
-// once, after the first success.
-func run(ctx context.Context, tr http.RoundTripper, method, target string, conc, rate int, timeout time.Duration, ready func()) Result {
+// gen sends one kind of request.
+type gen struct {
+	tr      http.RoundTripper
+	method  string
+	target  string
+	timeout time.Duration
+	prefix  string // count the body lines that start with it
+}
+
+// run sends requests from conc workers, rate per second in all (0: no
+// limit), until ctx ends, and returns the counts. ready is called once,
+// after the first success.
+func (g *gen) run(ctx context.Context, conc, rate int, ready func()) Result {
 	c := &counter{res: Result{Errors: map[string]int64{}, Samples: map[string]string{}, Start: time.Now().UnixNano()}}
 	tokens := pace(ctx, rate, conc)
 	var once sync.Once
@@ -167,11 +184,11 @@ func run(ctx context.Context, tr http.RoundTripper, method, target string, conc,
 				if ctx.Err() != nil {
 					return
 				}
-				kind, err, retried := do(ctx, tr, method, target, timeout)
+				kind, err, retried, lines := g.do(ctx)
 				if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 					return // our own end, not the server's doing
 				}
-				c.add(kind, err, retried)
+				c.add(kind, err, retried, lines)
 				if kind == "" {
 					once.Do(ready)
 				}
@@ -219,30 +236,36 @@ func pace(ctx context.Context, rate, conc int) <-chan struct{} {
 }
 
 // do sends one request and returns its failure kind ("" for success), the
-// error behind it, and whether the client sent it on more than one
-// connection.
-func do(ctx context.Context, tr http.RoundTripper, method, target string, timeout time.Duration) (kind string, err error, retried bool) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// error behind it, whether the client sent it on more than one connection,
+// and the number of body lines that start with g.prefix.
+func (g *gen) do(ctx context.Context) (kind string, err error, retried bool, lines int64) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	var conns atomic.Int32
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }})
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	req, err := http.NewRequestWithContext(ctx, g.method, g.target, nil)
 	if err != nil {
-		return "other", err, false
+		return "other", err, false, 0
 	}
-	resp, err := tr.RoundTrip(req)
+	resp, err := g.tr.RoundTrip(req)
 	if err != nil {
-		return Classify(err), err, conns.Load() > 1
+		return Classify(err), err, conns.Load() > 1, 0
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if g.prefix != "" && strings.HasPrefix(sc.Text(), g.prefix) {
+			lines++
+		}
+	}
+	err = sc.Err()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Sprintf("status_%d", resp.StatusCode), fmt.Errorf("%s %s: %s", method, target, resp.Status), conns.Load() > 1
+		return fmt.Sprintf("status_%d", resp.StatusCode), fmt.Errorf("%s %s: %s", g.method, g.target, resp.Status), conns.Load() > 1, 0
 	}
 	if err != nil {
-		return Classify(err), err, conns.Load() > 1
+		return Classify(err), err, conns.Load() > 1, 0
 	}
-	return "", nil, conns.Load() > 1
+	return "", nil, conns.Load() > 1, lines
 }
 
 // Classify names the kind of a request error: refused, reset, broken_pipe,

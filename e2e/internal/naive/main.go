@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,13 +60,15 @@ func main() {
 		if err != nil {
 			n = 1
 		}
+		w.WriteHeader(http.StatusAccepted)
 		for range n {
+			name := fmt.Sprintf("job-%d", jobSeq.Add(1))
 			go func() { // nobody waits for these
 				time.Sleep(d)
-				log.Info("job done", zap.String("job", "jobs.sleep"), zap.Duration("d", d))
+				log.Info("job done", zap.String("job", name), zap.Duration("d", d))
 			}()
+			_, _ = fmt.Fprintln(w, name)
 		}
-		w.WriteHeader(http.StatusAccepted)
 	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
@@ -103,6 +107,9 @@ func main() {
 	log.Info("stopped", zap.Duration("duration", time.Since(start)), zap.Error(err))
 	_ = log.Sync()
 }
+
+// jobSeq numbers the jobs, as the starter does.
+var jobSeq atomic.Uint64
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

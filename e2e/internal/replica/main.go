@@ -8,9 +8,9 @@
 //	GET  /poll                   returns when a message is published or its context ends
 //	GET  /ws                     WebSocket on hub "feed": echoes, relays everything published
 //	POST /publish                body = message: sent to every /ws client, wakes /poll waiters
-//	POST /jobs?d=1s&n=1          202, and n background tasks "jobs.sleep" of duration d
+//	POST /jobs?d=1s&n=1          202 listing the names of n background tasks ("job-7") of duration d
 //	GET  /stubborn?d=1h          FAULT: flushes its headers, then sleeps d ignoring its context
-//	POST /jobs?d=1h&stubborn=1   FAULT: tasks "jobs.stubborn" that ignore cancellation
+//	POST /jobs?d=1h&stubborn=1   FAULT: tasks ("stubborn-job-8") that ignore cancellation
 //
 // Each background task logs "job done" (field "job") when it completes. Every
 // setting comes from LAMEDUCK_* variables, as in any lameduck service.
@@ -24,11 +24,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -181,34 +184,47 @@ func jobsRoute(pool *bgwork.Pool, log *zap.Logger) httpmodule.Route {
 			http.Error(w, "bad d or n", http.StatusBadRequest)
 			return
 		}
-		name, task := "jobs.sleep", func(ctx context.Context) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			log.Info("job done", zap.String("job", "jobs.sleep"), zap.Duration("d", d))
-			return nil
-		}
-		if r.URL.Query().Get("stubborn") != "" {
-			name, task = "jobs.stubborn", func(context.Context) error {
-				time.Sleep(d) // FAULT: ignores cancellation
-				log.Info("job done", zap.String("job", "jobs.stubborn"), zap.Duration("d", d))
+		stubborn := r.URL.Query().Get("stubborn") != ""
+		var started []string
+		for range n {
+			name := fmt.Sprintf("job-%d", jobSeq.Add(1))
+			task := func(ctx context.Context) error {
+				t := time.NewTimer(d)
+				defer t.Stop()
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+				log.Info("job done", zap.String("job", name), zap.Duration("d", d))
 				return nil
 			}
-		}
-		for i := range n {
+			if stubborn {
+				name = "stubborn-" + name
+				task = func(context.Context) error {
+					time.Sleep(d) // FAULT: ignores cancellation
+					log.Info("job done", zap.String("job", name), zap.Duration("d", d))
+					return nil
+				}
+			}
 			if err := pool.Go(r.Context(), name, task); err != nil {
-				http.Error(w, "started "+strconv.Itoa(i)+" of "+strconv.Itoa(n)+": "+err.Error(), http.StatusServiceUnavailable)
+				if len(started) == 0 {
+					http.Error(w, err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+				_, _ = fmt.Fprintf(w, "%s\nonly %d of %d started: %v\n", strings.Join(started, "\n"), len(started), n, err)
 				return
 			}
+			started = append(started, name)
 		}
 		w.WriteHeader(http.StatusAccepted)
-		_, _ = io.WriteString(w, strconv.Itoa(n)+" started\n")
+		_, _ = io.WriteString(w, strings.Join(started, "\n")+"\n")
 	})}
 }
+
+// jobSeq numbers the jobs, as the starter does.
+var jobSeq atomic.Uint64
 
 func stubbornRoute() httpmodule.Route {
 	return httpmodule.Route{Pattern: "GET /stubborn", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
