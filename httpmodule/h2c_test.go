@@ -81,8 +81,8 @@ func TestH2CConcurrentStreamsCompleteAtStop(t *testing.T) {
 	if !rep.Clean() {
 		t.Errorf("stop not clean:\n%s", rep)
 	}
-	if err := conns[0].endErr(t); err != io.EOF {
-		t.Errorf("client connection ended with %v, want EOF (a clean close after the GOAWAY)", err)
+	if err := conns[0].endErr(t); !cleanEnd(err) {
+		t.Errorf("client connection ended with %v, want a clean close after the GOAWAY", err)
 	}
 }
 
@@ -119,8 +119,8 @@ func TestH2CIdleConnectionsCloseEarly(t *testing.T) {
 		default:
 			t.Errorf("client %d: no GOAWAY", i)
 		}
-		if err := tc.endErr(t); err != io.EOF {
-			t.Errorf("client %d: connection ended with %v, want EOF after the GOAWAY", i, err)
+		if err := tc.endErr(t); !cleanEnd(err) {
+			t.Errorf("client %d: connection ended with %v, want a clean close after the GOAWAY", i, err)
 		}
 	}
 }
@@ -163,8 +163,8 @@ func TestRestartOnSameAddressLeavesNoOldConnection(t *testing.T) {
 				t.Fatalf("stop not clean:\n%s", rep)
 			}
 			// The old connection ended with a clean close.
-			if err := d.dialed()[0].endErr(t); err != io.EOF {
-				t.Errorf("old connection ended with %v, want EOF", err)
+			if err := d.dialed()[0].endErr(t); !cleanEnd(err) {
+				t.Errorf("old connection ended with %v, want a clean close", err)
 			}
 
 			cfg := testServerConfig()
@@ -207,5 +207,47 @@ func TestUpgradeH2CIsAnsweredWithHTTP1(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 1 || string(body) != "HTTP/1.1" {
 		t.Errorf("Upgrade: h2c got %s %d body %q, want a plain HTTP/1.1 200", resp.Proto, resp.StatusCode, body)
+	}
+}
+
+// In the lame-duck window an h2c connection that gets a response also gets
+// a GOAWAY (net/http's answer to "Connection: close" on HTTP/2) and closes
+// once idle; the next request comes on a new connection and is served.
+func TestH2CLameDuckSendsGoAway(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	s := startServer(t, testServerConfig(), mux)
+	stop := testStop(5 * time.Second)
+	stop.PreStopDelay = 300 * time.Millisecond
+	c, events := coordinator(t, stop, s)
+	var d tapDialer
+	client := h2cClient(t, d.dial)
+	get := func() {
+		t.Helper()
+		resp, err := client.Get(url(s, "/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
+			t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+		}
+	}
+	get()
+	done := stopAsync(c)
+	waitFor(t, events, lifecycle.PhaseStarted, lifecycle.PreStopDelay)
+	get()
+	first := d.dialed()[0]
+	recv(t, first.goAway, "a GOAWAY after a response in the lame-duck window")
+	if err := first.endErr(t); !cleanEnd(err) {
+		t.Errorf("connection after the GOAWAY ended with %v, want a clean close", err)
+	}
+	get() // still served, on a new connection
+	if n := len(d.dialed()); n != 2 {
+		t.Errorf("%d connections, want 2", n)
+	}
+	if rep := <-done; !rep.Clean() {
+		t.Errorf("stop not clean:\n%s", rep)
 	}
 }

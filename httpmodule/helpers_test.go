@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -218,4 +219,11 @@ func recv[T any](t *testing.T, ch <-chan T, what string) T {
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}
+}
+
+// cleanEnd reports whether a client connection ended without a reset:
+// the server's FIN (EOF), or the client closing it itself after the GOAWAY
+// (Go's HTTP/2 client closes an idle connection that got one).
+func cleanEnd(err error) bool {
+	return err == io.EOF || errors.Is(err, net.ErrClosed)
 }
