@@ -132,6 +132,24 @@ func waitReady(t *testing.T, p *proc, url string, timeout time.Duration) {
 	}
 }
 
+// waitProbe polls url until it answers status.
+func waitProbe(t *testing.T, p *proc, url string, status int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := probeClient.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+		}
+		if !p.running() || time.Now().After(deadline) {
+			t.Fatalf("%s: %s never answered %d (%s):\n%s", p.name, url, status, p.exitDesc(), tail(p.log.String(), 30))
+		}
+		time.Sleep(10 * time.Millisecond) // the probe's period
+	}
+}
+
 // stopResult is one stop of a replica, as the test saw it.
 type stopResult struct {
 	Replica  string
