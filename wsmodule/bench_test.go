@@ -7,11 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +23,8 @@ import (
 // one process here may hold at most 20,000 file descriptors, and 10,000
 // connections need 20,000 sockets in all.
 //
-//	go test -run '^$' -bench . -benchtime 1x -count 6 ./wsmodule/
+//	go test -run '^$' -bench Drain -benchtime 1x -count 6 ./wsmodule/
+//	go test -run '^$' -bench Broadcast -count 6 ./wsmodule/
 
 // buildClients builds the client program and returns its path.
 func buildClients(b *testing.B) string {
@@ -127,28 +126,29 @@ func countTo(n int) (func(), <-chan struct{}) {
 // BenchmarkDrain measures a hub's drain of 1,000 and 10,000 idle clients
 // until every close handshake is complete: wsmodule's Hub.Stop against the
 // common pattern (close frames one after another, then a 200ms poll for
-// emptiness). One op is one drain.
+// emptiness). One op is one drain; server-cpu-ms/op is the CPU time the
+// server process used during it.
 func BenchmarkDrain(b *testing.B) {
 	bin := buildClients(b)
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("hub=lameduck/clients=%d", n), func(b *testing.B) {
+			var cpu time.Duration
+			defer func() { b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "server-cpu-ms/op") }()
 			for range b.N {
 				b.StopTimer()
 				connected, all := countTo(n)
-				cfg := testConfig()
-				if v := os.Getenv("PAR"); v != "" {
-					cfg.CloseParallelism, _ = strconv.Atoi(v)
-				}
-				hub := newTestHub(b, cfg, OnConnect(func(*Conn) { connected() }))
+				hub := newTestHub(b, testConfig(), OnConnect(func(*Conn) { connected() }))
 				url, stop := benchServer(b, hub)
 				cl := startClients(b, bin, url, n)
 				<-all
 				runtime.GC() // not the set-up's garbage
+				cpu0 := cpuTime()
 				b.StartTimer()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := hub.Stop(ctx)
 				cancel()
 				b.StopTimer()
+				cpu += cpuTime() - cpu0
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -162,6 +162,8 @@ func BenchmarkDrain(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("hub=naive/clients=%d", n), func(b *testing.B) {
+			var cpu time.Duration
+			defer func() { b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "server-cpu-ms/op") }()
 			for range b.N {
 				b.StopTimer()
 				connected, all := countTo(n)
@@ -170,11 +172,13 @@ func BenchmarkDrain(b *testing.B) {
 				cl := startClients(b, bin, url, n)
 				<-all
 				runtime.GC() // not the set-up's garbage
+				cpu0 := cpuTime()
 				b.StartTimer()
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				err := hub.Shutdown(ctx)
 				cancel()
 				b.StopTimer()
+				cpu += cpuTime() - cpu0
 				if err != nil {
 					b.Fatal(err)
 				}
