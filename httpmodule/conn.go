@@ -197,12 +197,32 @@ func (c *conn) NetConn() net.Conn { return c.Conn }
 // setState records the state that net/http reports.
 func (c *conn) setState(s http.ConnState) {
 	c.state.Store(int32(s))
-	if s == http.StateIdle && c.proto.Load() == protoH2 {
+	if c.proto.Load() != protoH2 {
+		return
+	}
+	switch s {
+	case http.StateIdle:
 		c.mu.Lock()
 		closeNow := c.checkDrainedLocked()
 		c.mu.Unlock()
 		if closeNow {
 			_ = c.closeNow()
+		}
+	case http.StateActive:
+		// An HTTP/2 connection that reaches net/http's HTTP/2 server
+		// after the stop's GOAWAY sweep would never get a GOAWAY, and
+		// would hold the stop until the phase deadline
+		// (golang/go#81153): ask for another sweep.
+		if c.run.stopping.Load() {
+			c.mu.Lock()
+			swept := c.h2.goAway
+			c.mu.Unlock()
+			if !swept {
+				select {
+				case c.run.resweep <- struct{}{}:
+				default:
+				}
+			}
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // A request that the client sent before it read the server's GOAWAY is
@@ -75,5 +77,53 @@ func TestRequestSentBeforeGoAwayIsNotReset(t *testing.T) {
 	}
 	if n := uploads.Load(); n != 0 {
 		t.Errorf("the upload handler ran %d times; the request came after the GOAWAY and must not run", n)
+	}
+}
+
+// An h2c connection accepted before the listener closed but whose client
+// speaks only after the stop's GOAWAY sweep still gets a GOAWAY, so that
+// it cannot hold the stop until the phase deadline (golang/go#81153). The
+// client here sends no request: one that did would get its GOAWAY from the
+// lame-duck "Connection: close" on the response.
+func TestLateH2CConnectionGetsGoAway(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
+	cfg := testServerConfig()
+	cfg.H2IdleGrace = 2 * time.Second // not the silent-connection rule: the sweep must do it
+	s := startServer(t, cfg, mux)
+	c, _ := coordinator(t, testStop(10*time.Second), s)
+
+	var d tapDialer
+	early := h2cClient(t, d.dial)
+	resp, err := early.Get(url(s, "/ping"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	late := dialRaw(t, s.Addr().String()) // connected, silent
+
+	done := stopAsync(c)
+	// The early connection's GOAWAY proves the sweep has run.
+	recv(t, d.dialed()[0].goAway, "the GOAWAY on the early connection")
+	late.start()
+	var goAway bool
+	var rerr error
+	for {
+		f, _, err := late.read()
+		if err != nil {
+			rerr = err
+			break
+		}
+		goAway = goAway || f.typ == frameGoAway
+	}
+	late.nc.Close()
+	if !goAway || rerr != io.EOF {
+		t.Errorf("late connection: GOAWAY %v, ended with %v; want a GOAWAY and EOF", goAway, rerr)
+	}
+	rep := <-done
+	sh, _ := rep.Phase(lifecycle.Shutdown)
+	if sh.Outcome != lifecycle.PhaseCompleted || sh.Duration > 5*time.Second {
+		t.Errorf("shutdown phase %s in %v, want completed well before the 10s deadline", sh.Outcome, sh.Duration)
 	}
 }

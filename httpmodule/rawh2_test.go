@@ -18,19 +18,32 @@ type rawH2 struct {
 	br *bufio.Reader
 }
 
+// dialRawH2 connects and starts HTTP/2: preface and SETTINGS.
 func dialRawH2(t *testing.T, addr string) *rawH2 {
+	t.Helper()
+	h := dialRaw(t, addr)
+	h.start()
+	return h
+}
+
+// dialRaw connects without sending anything.
+func dialRaw(t *testing.T, addr string) *rawH2 {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	h := &rawH2{t: t, nc: nc, br: bufio.NewReader(nc)}
-	if _, err := io.WriteString(nc, clientPreface); err != nil {
-		t.Fatal(err)
+	return &rawH2{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// start sends the client preface and an empty SETTINGS frame.
+func (h *rawH2) start() {
+	h.t.Helper()
+	if _, err := io.WriteString(h.nc, clientPreface); err != nil {
+		h.t.Fatal(err)
 	}
-	h.write(0x4, 0, 0, nil) // SETTINGS
-	return h
+	h.write(0x4, 0, 0, nil)
 }
 
 func (h *rawH2) write(typ, flags byte, stream uint32, payload []byte) {

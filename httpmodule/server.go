@@ -226,6 +226,9 @@ type serverRun struct {
 	// wake is signalled when a request ends, a connection closes or the
 	// listener closes while the stop waits.
 	wake     chan struct{}
+	// resweep is signalled when an HTTP/2 connection starts after the
+	// stop's GOAWAY sweep, so that it gets a GOAWAY too.
+	resweep  chan struct{}
 	stopping atomic.Bool
 	forcing  atomic.Bool
 	drains   sync.WaitGroup
@@ -251,6 +254,7 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 		h2IdleGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		resweep:     make(chan struct{}, 1),
 		conns:       map[*conn]struct{}{},
 	}
 	run.tracker = newTracker(run.clock, run.wake)

@@ -94,6 +94,8 @@ func (run *serverRun) wait(ctx context.Context) error {
 	for !run.quiescent() {
 		select {
 		case <-run.wake:
+		case <-run.resweep:
+			run.sweepAgain()
 		case <-silent.C:
 			if next := run.closeSilentConns(stopStart); next > 0 {
 				silent.Reset(next)
@@ -129,24 +131,35 @@ func (run *serverRun) closeIdleHTTP1() {
 	wg.Wait()
 }
 
+// sweepAgain sends a GOAWAY to the HTTP/2 connections that have not had
+// one: Shutdown does that on every call (its RegisterOnShutdown hooks), and
+// with a cancelled context it returns after one pass.
+func (run *serverRun) sweepAgain() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = run.srv.Shutdown(ctx)
+}
+
 // quiescent reports whether the listener is closed and no connection and
 // no request is left.
 func (run *serverRun) quiescent() bool {
 	return run.ln.isClosed() && run.openConns() == 0 && run.tracker.count() == 0
 }
 
-// closeSilentConns closes the connections that have not sent a byte since
-// well before the stop began (a client that connected and never sent a
-// request, or a preconnected pool): Shutdown alone would wait up to 5s for
-// each. It returns when to look again, or 0.
+// closeSilentConns closes the connections that have not sent a single byte
+// for the grace, counted from the later of their accept and the start of
+// the stop (a client that connected and never sent a request, or a
+// preconnected pool): Shutdown alone would wait up to 5s for each. A
+// connection that sent part of a request is left to its request. It
+// returns when to look again, or 0.
 func (run *serverRun) closeSilentConns(stopStart time.Time) time.Duration {
 	now := time.Now()
 	var doomed []*conn
 	var next time.Duration
 	run.connMu.Lock()
 	for c := range run.conns {
-		if http.ConnState(c.state.Load()) != http.StateNew {
-			continue
+		if http.ConnState(c.state.Load()) != http.StateNew || c.proto.Load() != protoUnknown {
+			continue // it sent something: wait for its request
 		}
 		due := c.accepted
 		if due.Before(stopStart) {
