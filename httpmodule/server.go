@@ -225,7 +225,7 @@ type serverRun struct {
 
 	// wake is signalled when a request ends, a connection closes or the
 	// listener closes while the stop waits.
-	wake     chan struct{}
+	wake chan struct{}
 	// resweep is signalled when an HTTP/2 connection starts after the
 	// stop's GOAWAY sweep, so that it gets a GOAWAY too.
 	resweep  chan struct{}
