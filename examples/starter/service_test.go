@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/fx"
+
+	"github.com/lameduck/lameduck/httpmodule"
+	"github.com/lameduck/lameduck/lameducktest"
+	"github.com/lameduck/lameduck/lifecycle"
+)
+
+// entered is a middleware that tells the test when a request has reached
+// its handler, so that the test stops the app while the request is in
+// flight.
+func entered(paths chan<- string) fx.Option {
+	return fx.Provide(httpmodule.AsMiddleware(func() httpmodule.Middleware {
+		return httpmodule.Middleware{Name: "test.entered", Wrap: func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				paths <- r.URL.Path
+				next.ServeHTTP(w, r)
+			})
+		}}
+	}))
+}
+
+// send sends a request to the app and returns the status and body.
+func send(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// TestServiceRejectsBadParameters: every route checks its input and says
+// what it wants.
+func TestServiceRejectsBadParameters(t *testing.T) {
+	t.Parallel()
+	app := lameducktest.Start(t, service)
+	for _, tc := range []struct{ method, path, body, want string }{
+		{"GET", "/slow?d=forever", "", "d: want a duration from 0 to 1m0s"},
+		{"GET", "/slow?d=2h", "", "d: want a duration"},
+		{"POST", "/jobs?n=0", "", "n: want an integer from 1 to 100"},
+		{"POST", "/jobs?n=1&d=-1s", "", "d: want a duration"},
+		{"GET", "/poll?after=last", "", "after: want the ID"},
+		{"POST", "/publish", "", "the body is the message"},
+		{"POST", "/publish", strings.Repeat("x", maxMessage+1), "the body is the message"},
+	} {
+		if code, body := send(t, tc.method, app.URL("public")+tc.path, tc.body); code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s %s: %d %q, want 400 and %q", tc.method, tc.path, code, body, tc.want)
+		}
+	}
+	lameducktest.RequireClean(t, app.Stop())
+}
+
+// TestPollEndsWhenTheServersShutDown: a long-poll waiting when the stop
+// begins is answered 503 at the start of the shutdown phase, so the phase
+// does not wait for its deadline and the stop stays clean.
+func TestPollEndsWhenTheServersShutDown(t *testing.T) {
+	t.Parallel()
+	cfg := lameducktest.Config()
+	in := make(chan string, 1)
+	app := lameducktest.StartWith(t, cfg, service, entered(in))
+	status := make(chan int, 1)
+	go func() {
+		code, _ := send(t, "GET", app.URL("public")+"/poll", "")
+		status <- code
+	}()
+	<-in
+	rep := app.Stop()
+	if code := <-status; code != http.StatusServiceUnavailable {
+		t.Errorf("GET /poll pending at the stop: %d, want 503", code)
+	}
+	lameducktest.RequireClean(t, rep)
+	if sd, _ := rep.Phase(lifecycle.Shutdown); sd.Duration > cfg.Stop.Shutdown/2 {
+		t.Errorf("the shutdown phase took %v: the poll held it up", sd.Duration)
+	}
+}
+
+// TestSlowAnswers503WhenTheStopCancelsIt: a /slow request still running at
+// the shutdown phase's deadline sees its context cancelled and answers 503;
+// the server's step is reported forced, and nothing is left running.
+func TestSlowAnswers503WhenTheStopCancelsIt(t *testing.T) {
+	t.Parallel()
+	cfg := lameducktest.Config()
+	cfg.Stop.Shutdown = 300 * time.Millisecond
+	in := make(chan string, 1)
+	app := lameducktest.StartWith(t, cfg, service, entered(in))
+	resp := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, "GET", app.URL("public")+"/slow?d=1m", nil)
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			resp <- err.Error()
+			return
+		}
+		defer r.Body.Close()
+		b, _ := io.ReadAll(r.Body)
+		resp <- r.Status + " " + string(b)
+	}()
+	<-in
+	rep := app.Stop()
+	if got := <-resp; !strings.HasPrefix(got, "503 ") || !strings.Contains(got, "stopped before the end") {
+		t.Errorf("GET /slow?d=1m cut by the stop: %q, want 503", got)
+	}
+	sd, _ := rep.Phase(lifecycle.Shutdown)
+	if i := slices.IndexFunc(sd.Steps, func(s lifecycle.StepReport) bool { return s.Name == "http.public" }); i < 0 || sd.Steps[i].Outcome != lifecycle.StepForced {
+		t.Errorf("shutdown steps %+v: want http.public forced", sd.Steps)
+	}
+	if rep.Clean() {
+		t.Errorf("a stop that cancelled a request is reported clean")
+	}
+	if cut := rep.Stragglers(); len(cut) != 0 {
+		t.Errorf("stragglers %v: the handler returned when its context was cancelled", cut)
+	}
+}
+
+// TestWebSocketEchoesAndRelays: /ws echoes a client's message to it alone
+// and relays a published message to every client; the drain sends close
+// 1001 after the last message.
+func TestWebSocketEchoesAndRelays(t *testing.T) {
+	t.Parallel()
+	app := lameducktest.Start(t, service)
+	url := "ws://" + app.Addr("public") + "/ws"
+	a, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, c := range []*websocket.Conn{a, b} {
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	}
+	if err := a.WriteMessage(websocket.TextMessage, []byte("only a hears this")); err != nil {
+		t.Fatal(err)
+	}
+	if _, m, err := a.ReadMessage(); err != nil || string(m) != "only a hears this" {
+		t.Fatalf("echo: %q %v", m, err)
+	}
+	if code, body := send(t, "POST", app.URL("public")+"/publish", "to all"); code != 200 || !strings.Contains(body, "2 WebSocket client(s)") {
+		t.Fatalf("POST /publish: %d %q", code, body)
+	}
+	ends := make(chan error, 2)
+	for _, c := range []*websocket.Conn{a, b} {
+		if _, m, err := c.ReadMessage(); err != nil || string(m) != "to all" {
+			t.Fatalf("relay: %q %v", m, err)
+		}
+		go func() {
+			_, _, err := c.ReadMessage()
+			ends <- err
+		}()
+	}
+	lameducktest.RequireClean(t, app.Stop())
+	for range 2 {
+		if err := <-ends; !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Errorf("client ended with %v, want close 1001", err)
+		}
+	}
+}
