@@ -7,6 +7,12 @@
 // the bare server's.
 //
 //	go run ./httpmodule/internal/loadbench -rounds 6 -duration 5s
+//
+// On a shared machine, pin the servers and the load generator to separate
+// CPUs:
+//
+//	go build -o /tmp/loadbench ./httpmodule/internal/loadbench
+//	GOMAXPROCS=1 taskset -c 0 /tmp/loadbench -load-cpu 1
 package main
 
 import (
@@ -35,11 +41,25 @@ func main() {
 	h2conns := flag.Int("h2conns", 8, "connections (h2load)")
 	streams := flag.Int("streams", 16, "concurrent streams per connection (h2load)")
 	tools := flag.String("tools", "wrk,h2load", "load generators to run: wrk, h2load or both")
+	loadCPU := flag.Int("load-cpu", -1, "pin the load generator to this CPU with taskset (-1: no pinning); "+
+		"run loadbench itself under taskset on another CPU, with GOMAXPROCS=1")
 	flag.Parse()
+	pin = *loadCPU
 	if err := run(*rounds, *duration, *conns, *h2conns, *streams, *tools); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
+}
+
+// pin is the CPU the load generator is pinned to, or -1.
+var pin = -1
+
+// command returns the command for args, pinned to a CPU if asked.
+func command(args []string) *exec.Cmd {
+	if pin >= 0 {
+		args = append([]string{"taskset", "-c", strconv.Itoa(pin)}, args...)
+	}
+	return exec.Command(args[0], args[1:]...)
 }
 
 // handler is what both servers serve: a small fixed body.
@@ -97,7 +117,7 @@ func run(rounds int, d time.Duration, conns, h2conns, streams int, tools string)
 			}
 			for _, s := range order {
 				args := t.cmd("http://" + s.addr + "/hello")
-				out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+				out, err := command(args).CombinedOutput()
 				if err != nil {
 					return fmt.Errorf("%v: %w\n%s", args, err, out)
 				}
