@@ -154,7 +154,7 @@ func transport(proto string, conc int) (*http.Transport, error) {
 	return tr, nil
 }
 
-// gen sends one kind of request.
+// gen sends one kind of request. Each request is bounded by timeout.
 type gen struct {
 	tr      http.RoundTripper
 	method  string
@@ -184,10 +184,10 @@ func (g *gen) run(ctx context.Context, conc, rate int, ready func()) Result {
 				if ctx.Err() != nil {
 					return
 				}
-				kind, err, retried, lines := g.do(ctx)
-				if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-					return // our own end, not the server's doing
-				}
+				// A request in flight when the run ends is finished, not
+				// cancelled: the server may have acted on it (started a
+				// job), and the count must say so.
+				kind, err, retried, lines := g.do(context.WithoutCancel(ctx))
 				c.add(kind, err, retried, lines)
 				if kind == "" {
 					once.Do(ready)
