@@ -245,17 +245,24 @@ func TestFaultSecondSignalDuringPreStop(t *testing.T) {
 		fmt.Sprintf("prestop-delay cut short (of %v), clean, 2 signals in the report", preStop)))
 }
 
-// Scenario 5f: a third signal exits at once with status 4, wherever the
-// stop is.
+// Scenario 5f: a third signal exits at once with status 4. The stop is
+// held by a handler that ignores its context, after a second signal cut
+// the preStop delay short.
 func TestFaultThirdSignalExits(t *testing.T) {
 	suite(t)
 	b := bins(t)
-	r := startOne(t, "service", b.Service, faultEnv...)
+	env := append(append([]string(nil), faultEnv...), "LAMEDUCK_STOP_TOTAL=20s", "LAMEDUCK_STOP_PRE_STOP_DELAY=5s", "LAMEDUCK_STOP_SHUTDOWN=10s")
+	r := startOne(t, "replica", b.Replica, env...)
+	resp, err := http.Get("http://" + r.Addr() + "/stubborn?d=1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close() // in flight
 	start := time.Now()
 	r.proc.signal(t, syscall.SIGTERM)
-	waitLog(t, r.proc, `"stop begins"`)
+	waitLog(t, r.proc, `"stop phase ended","phase":"readiness-off"`)
 	r.proc.signal(t, syscall.SIGTERM)
-	waitLog(t, r.proc, `second stop signal`)
+	waitLog(t, r.proc, `"stop phase ended","phase":"prestop-delay"`) // the shutdown phase waits for the handler
 	third := time.Now()
 	r.proc.signal(t, syscall.SIGTERM)
 	code := r.proc.wait(t, 10*time.Second)
@@ -267,7 +274,7 @@ func TestFaultThirdSignalExits(t *testing.T) {
 		t.Errorf("exited %v after the third signal, want at once", d)
 	}
 	waitLog(t, r.proc, `third stop signal`)
-	record(t, faultRow("third SIGTERM during the stop", res, 0, "exits at once with status 4; the log says \"third stop signal\""))
+	record(t, faultRow("third SIGTERM while a handler holds the shutdown", res, 1, "exits at once with status 4; the log says \"third stop signal\""))
 }
 
 // waitLog waits for a line of p's log that contains s.

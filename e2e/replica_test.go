@@ -30,7 +30,7 @@ type kind struct {
 const (
 	checkInter   = 100 * time.Millisecond
 	checkFall    = 2
-	preStopDelay = 600 * time.Millisecond
+	preStopDelay = 800 * time.Millisecond
 )
 
 func lameduckKind(b binaries, extra ...string) kind {
