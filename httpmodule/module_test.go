@@ -41,7 +41,7 @@ func newApp(t *testing.T, cfg config.Config, opts ...fx.Option) *fx.App {
 
 func get(t *testing.T, u string) (int, string) {
 	t.Helper()
-	resp, err := http.Get(u)
+	resp, err := h1Client(t).Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestModuleServesRoutesMiddlewareAndProbes(t *testing.T) {
 	if err := app.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get("http://" + servers.Addr("public").String() + "/hello/gopher")
+	resp, err := h1Client(t).Get("http://" + servers.Addr("public").String() + "/hello/gopher")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestAdminAnswersProbesUntilTheEnd(t *testing.T) {
 	}
 	slow := make(chan int, 1)
 	go func() {
-		resp, err := http.Get("http://" + servers.Addr("public").String() + "/slow")
+		resp, err := h1Client(t).Get("http://" + servers.Addr("public").String() + "/slow")
 		if err != nil {
 			slow <- 0
 			return
@@ -257,5 +257,49 @@ func TestConflictingPatternsFailStartup(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Middleware for AllServers wraps every application server but not the
+// admin server; a route can be put on the admin server by its name.
+func TestAllServersMiddlewareAndAdminRoute(t *testing.T) {
+	cfg := testConfig()
+	cfg.Servers["internal"] = testServerConfig()
+	var servers *Servers
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	app := newApp(t, cfg,
+		fx.Provide(
+			AsRoute(func() Route { return Route{Pattern: "GET /a", Handler: ok} }),
+			AsRoute(func() Route { return Route{Server: "internal", Pattern: "GET /a", Handler: ok} }),
+			AsRoute(func() Route { return Route{Server: AdminServer, Pattern: "GET /metrics", Handler: ok} }),
+			AsMiddleware(func() Middleware {
+				return Middleware{Server: AllServers, Name: "tag", Wrap: func(next http.Handler) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						w.Header().Set("X-Tag", "yes")
+						next.ServeHTTP(w, r)
+					})
+				}}
+			}),
+		),
+		fx.Populate(&servers),
+	)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer app.Stop(context.Background())
+	if names := strings.Join(servers.Names(), ","); names != "internal,public" {
+		t.Errorf("Names() = %s", names)
+	}
+	for _, tc := range []struct {
+		server, path, tag string
+	}{{"public", "/a", "yes"}, {"internal", "/a", "yes"}, {AdminServer, "/metrics", ""}} {
+		resp, err := h1Client(t).Get("http://" + servers.Addr(tc.server).String() + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Tag") != tc.tag {
+			t.Errorf("%s %s: status %d, X-Tag %q, want 200 and %q", tc.server, tc.path, resp.StatusCode, resp.Header.Get("X-Tag"), tc.tag)
+		}
 	}
 }
