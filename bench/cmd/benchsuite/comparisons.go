@@ -1,0 +1,335 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// A comparison is one section of the report: one of the seven comparisons
+// of the benchmark issue, with the jobs that measure it, its tables and its
+// chart.
+type comparison struct {
+	num     int
+	title   string
+	intro   string   // markdown: what runs against what, and how
+	jobs    []string // the jobs whose results it shows
+	tables  []*tableSpec
+	chart   string // the chart's file name under benchmarks/, if any
+	details string // the module's own page under benchmarks/, linked if present
+}
+
+// jobList returns the suite's jobs: in quick mode fewer iterations, a
+// coarser sweep and shorter load runs.
+func jobList(quick bool) []*job {
+	pick := func(full, q string) string {
+		if quick {
+			return q
+		}
+		return full
+	}
+	ends := "0ms,50ms,100ms,200ms,300ms,400ms,500ms,600ms,700ms,800ms,900ms,1000ms,1100ms,1200ms,1300ms,1400ms,1500ms"
+	if quick {
+		ends = "0ms,300ms,600ms,1100ms"
+	}
+	return []*job{
+		{name: "request-path", run: func(ctx context.Context, s *suite, round int) ([]byte, error) { return s.runLoad(ctx, round) }},
+		{name: "http-tracking", module: "root", pkg: "./httpmodule",
+			bench: "^Benchmark(TrackSerial|TrackParallel|ServerMiddleware)$", benchtime: pick("300ms", "50ms")},
+		{name: "http-shutdown", module: "root", pkg: "./httpmodule",
+			bench: "^BenchmarkShutdownAfterLastRequest$", benchtime: "1x"},
+		{name: "shutdown-staircase", module: "bench", pkg: "./shutdown",
+			bench: "^BenchmarkShutdownStaircase$", benchtime: "1x", args: []string{"-ends=" + ends}, maxRounds: 3},
+		{name: "http-idle", module: "root", pkg: "./httpmodule",
+			bench: "^BenchmarkShutdownIdle$", benchtime: "1x"},
+		{name: "ws-drain", module: "root", pkg: "./wsmodule",
+			bench: "^BenchmarkDrain$", benchtime: "1x"},
+		{name: "ws-memory", module: "bench", pkg: "./ws",
+			bench: "^BenchmarkIdleConnMemory$", benchtime: "1x", maxRounds: 3},
+		{name: "ws-broadcast", module: "root", pkg: "./wsmodule",
+			bench: "^BenchmarkBroadcast$", benchtime: pick("3000x", "500x")},
+		{name: "pool-empty", module: "bench", pkg: "./pool",
+			bench: "^BenchmarkEmpty$", benchtime: pick("300000x", "100000x")},
+		{name: "pool-sleep", module: "bench", pkg: "./pool",
+			bench: "^BenchmarkSleep$", benchtime: pick("20000x", "10000x")},
+		{name: "pool-cpu", module: "bench", pkg: "./pool",
+			bench: "^Benchmark(CPU|Spin)$", benchtime: pick("100000x", "10000x")},
+		{name: "pool-drain", module: "bench", pkg: "./pool",
+			bench: "^BenchmarkDrainDeadline$", benchtime: pick("3x", "1x")},
+		{name: "bgwork-go", module: "root", pkg: "./bgwork",
+			bench: "^BenchmarkGo$", benchtime: pick("100000x", "20000x")},
+		{name: "whole-stop", module: "bench", pkg: "./stop",
+			bench: "^BenchmarkWholeStop$", benchtime: "1x"},
+	}
+}
+
+// Targets from the module issues.
+
+func lameduckRow(cs, impl string) bool { return impl == "lameduck" }
+
+func atMost(impl, unit string, limit float64, format func(float64) string, issue string) target {
+	return target{
+		text:    fmt.Sprintf("≤ %s (issue %s)", format(limit), issue),
+		applies: func(cs, i string) bool { return i == impl },
+		check: func(v lookup) (bool, string) {
+			x, ok := v.median(impl, unit)
+			return ok && x <= limit, format(x)
+		},
+	}
+}
+
+func comparisons() []*comparison {
+	ms := func(u string) metric { return metric{unit: u, label: u, format: fmtMs, ratio: true} }
+	nsop := metric{unit: "ns/op", label: "time/op", format: fmtNs, ratio: true}
+	allocs := metric{unit: "allocs/op", label: "allocs/op", format: fmtCount, exact: true}
+	bytesop := metric{unit: "B/op", label: "B/op", format: fmtBytes}
+	poolOrder := []string{"bgwork", "goroutines+WaitGroup", "errgroup", "conc", "ants", "pond"}
+	poolMetrics := []metric{{unit: "ns/op", label: "time/task", format: fmtNs, ratio: true}, bytesop, allocs}
+	oneAlloc := target{
+		text:    "≤ 1 alloc/task (issue 5)",
+		applies: func(cs, impl string) bool { return impl == "bgwork" },
+		check: func(v lookup) (bool, string) {
+			a, ok := v.median("bgwork", "allocs/op")
+			return ok && a <= 1, fmtCount(a) + " allocs"
+		},
+	}
+	withinOfPlain := func(impl, plain string) target {
+		return target{
+			text: "unbounded: within 1.1× of goroutines+WaitGroup (issue 5)",
+			applies: func(cs, i string) bool {
+				return i == impl && strings.Contains(cs, "limit=0")
+			},
+			check: func(v lookup) (bool, string) {
+				x, ok1 := v.median(impl, "ns/op")
+				b, ok2 := v.median(plain, "ns/op")
+				return ok1 && ok2 && x <= 1.1*b, formatRatio(x / b)
+			},
+		}
+	}
+	noSlowerThanPond := target{
+		text: "bounded: no slower than pond (issue 5)",
+		applies: func(cs, impl string) bool {
+			return impl == "bgwork" && !strings.Contains(cs, "limit=0")
+		},
+		check: func(v lookup) (bool, string) { return v.noWorse("bgwork", "pond", "ns/op") },
+	}
+
+	return []*comparison{
+		{
+			num: 1, title: "Request path: bare net/http vs a lameduck server",
+			intro: "The same handler (`GET /hello`, a 13-byte body) and the same settings, served by a bare " +
+				"`net/http` server and by a lameduck server (`httpmodule.NewServer`: lame-duck check, request " +
+				"and connection tracking), both in `bench/cmd/loadservers`. HTTP/1.1 load from `wrk` (1 thread, " +
+				"%WRKCONNS% connections), h2c load from `h2load` (1 thread, %H2CONNS% connections × %STREAMS% streams), " +
+				"%LOADTIME% per measurement, each tool in its own process. %PINNING% The two servers alternate " +
+				"order from round to round. Latencies: wrk's `--latency` distribution; for h2load, computed from " +
+				"its `--log-file` (every request's time to the end of its response).",
+			jobs: []string{"request-path"},
+			tables: []*tableSpec{{
+				title: "Throughput and latency", job: "request-path", bench: regexp.MustCompile(`^RequestPath$`),
+				col: "server", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{
+					{unit: "req/s", label: "requests/s", format: fmtRate, ratio: true},
+					{unit: "p50-µs", label: "p50 latency", format: fmtUs, ratio: true},
+					{unit: "p99-µs", label: "p99 latency", format: fmtUs, ratio: true},
+				},
+				targets: []target{{
+					text: "throughput ≥ 0.98× bare (issue 3)", applies: lameduckRow,
+					check: func(v lookup) (bool, string) {
+						l, ok1 := v.median("lameduck", "req/s")
+						b, ok2 := v.median("bare", "req/s")
+						return ok1 && ok2 && l >= 0.98*b, formatRatio(l / b)
+					},
+				}},
+			}},
+			details: "httpmodule.md",
+		},
+		{
+			num: 2, title: "Request tracking overhead",
+			intro: "Per request (enter + exit): lameduck's slot tracker, which can name every request in flight, " +
+				"against a mutex-guarded map (which can name them too: the baseline) and one shared atomic " +
+				"counter (which can only count them), serial and with both cores contending " +
+				"(`httpmodule/tracker_bench_test.go`). Then the whole per-request cost a lameduck server adds in " +
+				"front of a handler (lame-duck check, tracking, defer) against calling the handler directly.",
+			jobs: []string{"http-tracking"},
+			tables: []*tableSpec{
+				{
+					title: "Tracker alone", job: "http-tracking", bench: regexp.MustCompile(`^Track(Serial|Parallel)$`),
+					col: "impl", baseline: "mutex-map", order: []string{"lameduck", "mutex-map", "atomic-counter"},
+					metrics: []metric{nsop, allocs},
+					targets: []target{{
+						text: "≤ 30 ns/op, 0 allocs (issue 3)", applies: lameduckRow,
+						check: func(v lookup) (bool, string) {
+							ns, ok1 := v.median("lameduck", "ns/op")
+							a, ok2 := v.median("lameduck", "allocs/op")
+							return ok1 && ok2 && ns <= 30 && a == 0, fmt.Sprintf("%s, %s allocs", fmtNs(ns), fmtCount(a))
+						},
+					}},
+				},
+				{
+					title: "Whole server middleware", job: "http-tracking", bench: regexp.MustCompile(`^ServerMiddleware$`),
+					col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
+					metrics: []metric{nsop, bytesop, allocs},
+				},
+			},
+			details: "httpmodule.md",
+		},
+		{
+			num: 3, title: "Shutdown latency after the last request ends",
+			intro: "One request is in its handler when the shutdown starts; it ends 10 ms, 300 ms or 1.1 s later. " +
+				"Measured: the time from the handler's return to the return of the shutdown. Plain " +
+				"`http.Server.Shutdown` polls for idle connections with a backoff from 1 ms up to 500 ms, so it " +
+				"returns on the next poll; a lameduck server returns when the request and its connection end " +
+				"(`httpmodule` `BenchmarkShutdownAfterLastRequest`). The chart sweeps the end time from 0 to 1.5 s " +
+				"(`bench/shutdown`, medians of up to 3 runs per point): plain `Shutdown`'s return time is a " +
+				"staircase, lameduck's follows the request.",
+			jobs: []string{"http-shutdown", "shutdown-staircase"},
+			tables: []*tableSpec{{
+				title: "Lag after the request's end", job: "http-shutdown", bench: regexp.MustCompile(`^ShutdownAfterLastRequest$`),
+				col: "impl", baseline: "plain", order: []string{"lameduck", "plain"},
+				metrics: []metric{{unit: "lag-µs", label: "lag after the request", format: fmtUs, ratio: true}},
+				targets: []target{atMost("lameduck", "lag-µs", 2000, fmtUs, "3")},
+			}},
+			chart:   "shutdown-staircase.svg",
+			details: "httpmodule.md",
+		},
+		{
+			num: 4, title: "Shutdown with only idle connections",
+			intro: "The shutdown of a server whose connections are all idle: 10,000 HTTP/1.1 keep-alive " +
+				"connections (held by a client in a second process) and 100 h2c connections (Go's HTTP/2 " +
+				"client, one request each). Plain `Shutdown` waits for its polling loop and, for HTTP/2, for its " +
+				"fixed 1 s GOAWAY timeout; lameduck closes idle HTTP/2 connections once their GOAWAY is out and " +
+				"the peer closes (or after `h2IdleGrace`) (`httpmodule` `BenchmarkShutdownIdle`).",
+			jobs: []string{"http-idle"},
+			tables: []*tableSpec{{
+				title: "Shutdown duration", job: "http-idle", bench: regexp.MustCompile(`^ShutdownIdle$`),
+				col: "impl", baseline: "plain", order: []string{"lameduck", "plain"},
+				metrics: []metric{ms("shutdown-ms")},
+				targets: []target{
+					{text: "< 100 ms (issue 3)", applies: func(cs, impl string) bool { return impl == "lameduck" && strings.Contains(cs, "proto=http1") },
+						check: func(v lookup) (bool, string) {
+							x, ok := v.median("lameduck", "shutdown-ms")
+							return ok && x < 100, fmtMs(x)
+						}},
+					{text: "< 200 ms (issue 3)", applies: func(cs, impl string) bool { return impl == "lameduck" && strings.Contains(cs, "proto=h2c") },
+						check: func(v lookup) (bool, string) {
+							x, ok := v.median("lameduck", "shutdown-ms")
+							return ok && x < 200, fmtMs(x)
+						}},
+				},
+			}},
+			details: "httpmodule.md",
+		},
+		{
+			num: 5, title: "WebSocket: drain, memory per idle connection, broadcast",
+			intro: "Clients are gorilla clients in a second process (`wsmodule/internal/wsclients`): a process " +
+				"here may hold at most 20,000 file descriptors. **Drain**: wsmodule's `Hub.Stop` against a " +
+				"naive hub that sends close frames one connection after another and polls for emptiness every " +
+				"200 ms (the pattern commonly published for this job), until every close handshake is complete " +
+				"(`wsmodule` `BenchmarkDrain`). **Memory**: Go heap + goroutine stacks after GC per idle " +
+				"connection, 10,000 connections, each server in a fresh process: fresh after the handshake, " +
+				"and idle again after one message each way (`bench/ws`). **Broadcast**: 128-byte messages to " +
+				"1,000 clients, delivered and acknowledged, against a mutex-guarded gorilla hub that writes to " +
+				"each connection in turn (`wsmodule` `BenchmarkBroadcast`).",
+			jobs: []string{"ws-drain", "ws-memory", "ws-broadcast"},
+			tables: []*tableSpec{
+				{
+					title: "Drain", job: "ws-drain", bench: regexp.MustCompile(`^Drain$`),
+					col: "hub", baseline: "naive", order: []string{"lameduck", "naive"},
+					metrics: []metric{
+						{unit: "ns/op", label: "drain time", format: fmtNs, ratio: true},
+						{unit: "server-cpu-ms/op", label: "server CPU", format: fmtMs, ratio: true},
+					},
+					targets: []target{{
+						text: "10,000 clients < 1 s (issue 4)",
+						applies: func(cs, impl string) bool {
+							return impl == "lameduck" && strings.Contains(cs, "clients=10000")
+						},
+						check: func(v lookup) (bool, string) { x, ok := v.median("lameduck", "ns/op"); return ok && x < 1e9, fmtNs(x) },
+					}},
+				},
+				{
+					title: "Memory per idle connection", job: "ws-memory", bench: regexp.MustCompile(`^IdleConnMemory$`),
+					col: "server", baseline: "gorilla-default",
+					order:   []string{"lameduck", "gorilla-default", "gorilla-1k-pool", "coder"},
+					metrics: []metric{{unit: "B/conn", label: "heap + stacks per connection", format: fmtBytes, ratio: true}},
+					targets: []target{atMost("lameduck", "B/conn", 6144, fmtBytes, "4")},
+					note: "gorilla-default: `websocket.Upgrader{}`; gorilla-1k-pool: 1 KiB buffers and a " +
+						"`WriteBufferPool`; coder: `github.com/coder/websocket`. Each reads its connection on a " +
+						"goroutine of its own; lameduck's count includes its send queue and writer.",
+				},
+				{
+					title: "Broadcast throughput", job: "ws-broadcast", bench: regexp.MustCompile(`^Broadcast$`),
+					col: "hub", baseline: "mutex", order: []string{"lameduck", "mutex"},
+					metrics: []metric{{unit: "msgs/s", label: "messages delivered/s", format: fmtRate, ratio: true}},
+					note: "No target in the issue: the comparison shows what the per-connection queue and writer " +
+						"goroutine cost or gain against writing under one lock.",
+				},
+			},
+			chart:   "ws-drain.svg",
+			details: "wsmodule.md",
+		},
+		{
+			num: 6, title: "Background tasks: bgwork vs goroutines, errgroup, conc, ants, pond",
+			intro: "Each batch creates a pool, submits its tasks and waits for all of them, so time/task " +
+				"includes the task's share of set-up and drain (`bench/pool`). Workloads of issue 5: (a) " +
+				"100,000 empty tasks, unbounded and limit 8; (b) 10,000 tasks that sleep 1 ms, limit 100; " +
+				"(c) 10,000 CPU tasks of about 1 µs (`BenchmarkSpin` measures one), limit GOMAXPROCS. The " +
+				"baseline is plain goroutines with a `sync.WaitGroup` (and a channel semaphore for a limit). " +
+				"**Drain with a deadline**: 10,000 tasks of which 10 never return until released, then a stop " +
+				"with a 100 ms deadline: the time until the stop returns (submitting included) and how many " +
+				"of the 10 hung tasks the library can count and name afterwards.",
+			jobs: []string{"pool-empty", "pool-sleep", "pool-cpu", "pool-drain", "bgwork-go"},
+			tables: []*tableSpec{
+				{title: "(a) empty tasks", job: "pool-empty", bench: regexp.MustCompile(`^Empty$`),
+					col: "lib", baseline: "goroutines+WaitGroup", order: poolOrder, metrics: poolMetrics,
+					targets: []target{withinOfPlain("bgwork", "goroutines+WaitGroup"), noSlowerThanPond, oneAlloc}},
+				{title: "(b) 1 ms sleeps, limit 100", job: "pool-sleep", bench: regexp.MustCompile(`^Sleep$`),
+					col: "lib", baseline: "goroutines+WaitGroup", order: poolOrder, metrics: poolMetrics,
+					targets: []target{noSlowerThanPond, oneAlloc}},
+				{title: "(c) 1 µs CPU tasks, limit GOMAXPROCS", job: "pool-cpu", bench: regexp.MustCompile(`^CPU$`),
+					col: "lib", baseline: "goroutines+WaitGroup", order: poolOrder, metrics: poolMetrics,
+					targets: []target{noSlowerThanPond, oneAlloc}},
+				{title: "The CPU task alone (BenchmarkSpin)", job: "pool-cpu", bench: regexp.MustCompile(`^Spin$`),
+					metrics: []metric{{unit: "ns/op", label: "time/op", format: fmtNs}}},
+				{title: "Drain with a 100 ms deadline, 10 hung tasks among 10,000", job: "pool-drain",
+					bench: regexp.MustCompile(`^DrainDeadline$`),
+					col:   "lib", baseline: "goroutines+WaitGroup", order: poolOrder,
+					metrics: []metric{
+						{unit: "ms-submit+stop", label: "submit + stop", format: fmtMs, ratio: true},
+						{unit: "hung-counted", label: "hung tasks counted", format: fmtCount, exact: true},
+						{unit: "hung-named", label: "hung tasks named", format: fmtCount, exact: true},
+					}},
+				{title: "bgwork's own benchmark: empty tasks, batches of 10,000", job: "bgwork-go",
+					bench: regexp.MustCompile(`^Go$`), col: "impl", baseline: "goroutines", order: []string{"bgwork", "goroutines"},
+					metrics: []metric{nsop, bytesop, allocs},
+					targets: []target{withinOfPlain("bgwork", "goroutines"), oneAlloc},
+					note: "`bgwork/bench_test.go`: `Pool.Go` + run + drain per empty task against goroutines and a " +
+						"`sync.WaitGroup` (a channel semaphore for a limit), batches of 10,000."},
+			},
+			chart:   "pool-ns-per-task.svg",
+			details: "bgwork.md",
+		},
+		{
+			num: 7, title: "Whole stop of the starter app",
+			intro: "The starter (`examples/starter`, built as a binary) with %REQUESTS% in flight, " +
+				"%CLIENTS% WebSocket clients connected (gorilla, in a second process) and %TASKS% running when " +
+				"SIGTERM arrives, against the same routes written the common way (`bench/stop/naiveapp`: " +
+				"`http.Server.Shutdown`, then close frames one connection after another with a 200 ms poll, " +
+				"then `sync.WaitGroup.Wait`). Every request must end with 200, every client with close 1001, " +
+				"every job must log its end, and the process must exit 0, or the benchmark fails. Measured from " +
+				"SIGTERM: until the process exited (stop), until the last request or job ended (work, from the " +
+				"client's receipt and the jobs' log lines), and the difference: the overhead of the stop " +
+				"sequence itself, which includes draining the WebSocket clients (`bench/stop`).",
+			jobs: []string{"whole-stop"},
+			tables: []*tableSpec{{
+				title: "Stop minus the longest piece of work", job: "whole-stop", bench: regexp.MustCompile(`^WholeStop$`),
+				col: "app", baseline: "naive", order: []string{"lameduck", "naive"},
+				metrics: []metric{ms("overhead-ms"), ms("stop-ms"), {unit: "work-ms", label: "work-ms", format: fmtMs}},
+				note: "No target in the issues for this one; the overhead is what the sequence costs beyond " +
+					"the work it waits for.",
+			}},
+		},
+	}
+}
