@@ -27,9 +27,11 @@ const Loopback = "127.0.0.1:0"
 // Config returns the settings [Start] uses: the built-in defaults (as outside
 // Kubernetes, whatever the environment says) with every server and the admin
 // server on [Loopback], no preStop delay, and a stop budget short enough that
-// a test whose stop hangs fails within seconds:
+// a test whose stop hangs fails within seconds, yet with room for a loaded
+// CI machine to force-close and stop the admin server:
 //
-//	stop.total 10s = shutdown 3s + hubDrain 3s + wait 3s + reserve 500ms (+ 500ms to spare)
+//	stop.total 15s = shutdown 3s + hubDrain 3s + wait 3s + reserve 2s (+ 4s to spare)
+//	stop.forceGrace 500ms, stop.margin 2s
 //
 // A server that the test adds should listen on Loopback too:
 //
@@ -42,14 +44,14 @@ func Config() config.Config {
 		cfg.Servers[name] = s
 	}
 	cfg.Admin.Addr = Loopback
-	cfg.Stop.Total = 10 * time.Second
-	cfg.Stop.Reserve = 500 * time.Millisecond
+	cfg.Stop.Total = 15 * time.Second
+	cfg.Stop.Reserve = 2 * time.Second
 	cfg.Stop.PreStopDelay = 0
 	cfg.Stop.Shutdown = 3 * time.Second
 	cfg.Stop.HubDrain = 3 * time.Second
 	cfg.Stop.Wait = 3 * time.Second
-	cfg.Stop.ForceGrace = 200 * time.Millisecond
-	cfg.Stop.Margin = time.Second
+	cfg.Stop.ForceGrace = 500 * time.Millisecond
+	cfg.Stop.Margin = 2 * time.Second
 	cfg.Stop.GracePeriod = 0
 	return cfg
 }

@@ -21,7 +21,7 @@
 // way SIGTERM would, for tests that act while the app stops.
 //
 // Config returns the settings Start uses: the built-in defaults with every
-// server on 127.0.0.1:0, no preStop delay and a 10s stop budget, so that a
+// server on 127.0.0.1:0, no preStop delay and a 15s stop budget, so that a
 // test whose stop hangs fails in seconds. Change a copy and pass it to
 // StartWith. To get values out of the app (a hub, the task pool), pass
 // fx.Populate among the options.

@@ -212,7 +212,11 @@ func TestStarterAcceptance(t *testing.T) {
 	if r := do(t, h1, "GET", admin+"/livez", ""); r.status != 200 {
 		t.Fatalf("GET /livez during the stop: %d, want 200", r.status)
 	}
-	// The preStop delay: still serving, with Connection: close.
+	// The preStop delay, once readiness-off has put the servers in lame-duck
+	// mode: still serving, with Connection: close.
+	if e := p.waitLog("stop phase ended", 10*time.Second); e.str("phase") != "readiness-off" {
+		t.Fatalf("first phase to end: %v, want readiness-off", e)
+	}
 	if r := do(t, h1, "GET", public+"/hello", ""); r.status != 200 || !r.close {
 		t.Fatalf("GET /hello during the preStop delay: %d, close %v: want 200 with Connection: close", r.status, r.close)
 	}

@@ -57,12 +57,9 @@ func jobsRoute(pool *bgwork.Pool, log *zap.Logger) httpmodule.Route {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		n, err := strconv.Atoi(r.URL.Query().Get("n"))
-		if r.URL.Query().Get("n") == "" {
-			n, err = 1, nil
-		}
-		if err != nil || n < 1 || n > maxJobs {
-			http.Error(w, fmt.Sprintf("n: want an integer from 1 to %d", maxJobs), http.StatusBadRequest)
+		n, err := countParam(r, "n", 1, maxJobs)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		var started []string
@@ -118,4 +115,18 @@ func durationParam(r *http.Request, key string, def time.Duration) (time.Duratio
 		return 0, fmt.Errorf("%s: want a duration from 0 to %v, such as 2s or 500ms", key, maxDuration)
 	}
 	return d, nil
+}
+
+// countParam parses the query parameter key as an integer from 1 to limit, or
+// returns def when it is absent.
+func countParam(r *http.Request, key string, def, limit int) (int, error) {
+	s := r.URL.Query().Get(key)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > limit {
+		return 0, fmt.Errorf("%s: want an integer from 1 to %d", key, limit)
+	}
+	return n, nil
 }

@@ -102,6 +102,7 @@ func TestSlowAnswers503WhenTheStopCancelsIt(t *testing.T) {
 	t.Parallel()
 	cfg := lameducktest.Config()
 	cfg.Stop.Shutdown = 300 * time.Millisecond
+	cfg.Stop.ForceGrace = time.Second // time for the handler to answer, even on a loaded machine
 	in := make(chan string, 1)
 	app := lameducktest.StartWith(t, cfg, service, entered(in))
 	resp := make(chan string, 1)
