@@ -210,8 +210,14 @@ const (
 type Tasks struct {
 	// MaxRunning caps the tasks running at once. Zero means no cap.
 	MaxRunning int `yaml:"maxRunning"`
-	// WhenFull is what a submission does when MaxRunning tasks are running:
-	// "wait" (respecting the submitter's context) or "fail".
+	// Queue is how many submitted tasks may wait, in order of submission,
+	// for one of the MaxRunning slots; zero means none. A queued task holds
+	// its record and what its function and the caller's context keep alive.
+	// Ignored when MaxRunning is zero.
+	Queue int `yaml:"queue"`
+	// WhenFull is what a submission does when the pool is full (MaxRunning
+	// tasks are running and Queue tasks are queued): "wait" (respecting the
+	// submitter's context) or "fail".
 	WhenFull WhenFull `yaml:"whenFull"`
 	// TaskTimeout cancels a task's context after this long. Zero means no
 	// timeout of its own; the pool still cancels it at the wait phase's

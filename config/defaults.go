@@ -40,6 +40,7 @@ func Default(environ []string) Config {
 		},
 		Tasks: Tasks{
 			MaxRunning: 1000,
+			Queue:      10_000,
 			WhenFull:   Wait,
 		},
 		Log: Log{

@@ -238,6 +238,7 @@ func TestEnvValues(t *testing.T) {
 		{"LAMEDUCK_ADMIN_PPROF=true", func(c Config) any { return c.Admin.Pprof }, true},
 		{"LAMEDUCK_TASKS_MAX_RUNNING=10", func(c Config) any { return c.Tasks.MaxRunning }, 10},
 		{"LAMEDUCK_TASKS_WHEN_FULL=fail", func(c Config) any { return c.Tasks.WhenFull }, Fail},
+		{"LAMEDUCK_TASKS_QUEUE=0", func(c Config) any { return c.Tasks.Queue }, 0},
 		{"LAMEDUCK_WEBSOCKET_CLOSE_CODE=1012", func(c Config) any { return c.WebSocket.CloseCode }, CloseServiceRestart},
 		{"LAMEDUCK_WEBSOCKET_CLOSE_REASON=deploy in progress", func(c Config) any { return c.WebSocket.CloseReason }, "deploy in progress"},
 		{"LAMEDUCK_WEBSOCKET_ALLOWED_ORIGINS=https://a.example.com, https://b.example.com,", func(c Config) any { return c.WebSocket.AllowedOrigins },

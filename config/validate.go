@@ -222,6 +222,7 @@ func (w WebSocket) validate(v *validator, stop Stop) {
 
 func (t Tasks) validate(v *validator) {
 	v.intRange("tasks.maxRunning", t.MaxRunning, 0, 1<<24)
+	v.intRange("tasks.queue", t.Queue, 0, 1<<24)
 	if t.WhenFull != Wait && t.WhenFull != Fail {
 		v.add("tasks.whenFull", string(t.WhenFull), `"wait" or "fail"`)
 	}

@@ -87,6 +87,8 @@ func TestValidateRules(t *testing.T) {
 
 		// tasks
 		{"negative maxRunning", func(c *Config) { c.Tasks.MaxRunning = -1 }, "tasks.maxRunning", "-1", "an integer from 0 to 16777216"},
+		{"negative queue", func(c *Config) { c.Tasks.Queue = -1 }, "tasks.queue", "-1", "an integer from 0 to 16777216"},
+		{"huge queue", func(c *Config) { c.Tasks.Queue = 1<<24 + 1 }, "tasks.queue", "16777217", "an integer from 0 to 16777216"},
 		{"unknown whenFull", func(c *Config) { c.Tasks.WhenFull = "block" }, "tasks.whenFull", "block", `"wait" or "fail"`},
 		{"negative taskTimeout", func(c *Config) { c.Tasks.TaskTimeout = -time.Second }, "tasks.taskTimeout", "-1s", "a duration from 0s to 24h0m0s"},
 
