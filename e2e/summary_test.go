@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -69,6 +71,12 @@ func table(rows []row) string {
 	return b.String()
 }
 
+// scenarioNumber is the number a scenario's name starts with.
+func scenarioNumber(s string) int {
+	n, _ := strconv.Atoi(s[:strings.IndexFunc(s+".", func(r rune) bool { return r < '0' || r > '9' })])
+	return n
+}
+
 const (
 	reportStart = "<!-- e2e-summary:start -->"
 	reportEnd   = "<!-- e2e-summary:end -->"
@@ -86,6 +94,8 @@ func finishSummary(w io.Writer, passed bool) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	// In scenario order ("1. ...", "2. ..."); within a scenario, as run.
+	sort.SliceStable(rows, func(i, j int) bool { return scenarioNumber(rows[i].Scenario) < scenarioNumber(rows[j].Scenario) })
 	fmt.Fprintf(w, "\nlameduck reliability suite (scale %g):\n\n%s\n", scale(), table(rows))
 	path := os.Getenv("LAMEDUCK_E2E_REPORT")
 	if path == "" {
