@@ -17,6 +17,7 @@ type machine struct {
 	goVer   string // of the go command that built the benchmarks
 	tools   []string
 	loadavg string // at the start
+	source  string // the commit measured
 }
 
 func describeMachine(root string) machine {
@@ -49,7 +50,30 @@ func describeMachine(root string) machine {
 		}
 	}
 	m.loadavg = loadavg()
+	m.source = sourceVersion(root)
 	return m
+}
+
+// sourceVersion names the commit of the checkout at root, and says if the
+// working tree has changes to tracked files.
+func sourceVersion(root string) string {
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = root
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(out))
+	}
+	commit := git("rev-parse", "--short=12", "HEAD")
+	if commit == "" {
+		return "unknown (not a git checkout)"
+	}
+	if git("status", "--porcelain", "--untracked-files=no") != "" {
+		commit += " with uncommitted changes"
+	}
+	return commit
 }
 
 // loadavg returns the 1, 5 and 15 minute load averages.

@@ -69,6 +69,7 @@ func (r *report) markdown(detailsDir string) string {
 	p("| machine | %s, %d cores |\n", r.machine.cpu, r.machine.cores)
 	p("| system | %s |\n", r.machine.os)
 	p("| Go | %s |\n", r.machine.goVer)
+	p("| lameduck | commit %s |\n", r.machine.source)
 	if len(r.machine.tools) > 0 {
 		p("| load generators | %s |\n", strings.Join(r.machine.tools, ", "))
 	}
