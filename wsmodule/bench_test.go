@@ -257,3 +257,85 @@ func BenchmarkBroadcast(b *testing.B) {
 		_ = hub.Shutdown(ctx)
 	})
 }
+
+// BenchmarkBroadcastStuckPeer broadcasts to 10,000 connections, with and
+// without one peer that never reads. The 10,000 clients (9,999 with a stuck
+// peer) run in another process and acknowledge every message; the stuck
+// peer is in this process, with small socket buffers and its writer already
+// blocked on 60 queued messages, so that it overflows its queue during the
+// run and is closed. One op is one 1 KiB broadcast received by every
+// reading client; broadcast-ms/op is the time inside the Broadcast call.
+//
+//	go test -run '^$' -bench BroadcastStuckPeer -benchtime 20x -count 6 ./wsmodule/
+func BenchmarkBroadcastStuckPeer(b *testing.B) {
+	const n = 10000
+	bin := buildClients(b)
+	for _, stuckPeers := range []int{0, 1} {
+		b.Run(fmt.Sprintf("stuck=%d/conns=%d", stuckPeers, n), func(b *testing.B) {
+			readers := n - stuckPeers
+			var waiter connWaiter
+			acks := make(chan struct{}, n)
+			hub := newTestHub(b, testConfig(), OnConnect(waiter.onConnect),
+				OnMessage(func(*Conn, MessageType, []byte) { acks <- struct{}{} }))
+			url, stop := benchServer(b, hub)
+			defer stop()
+			if stuckPeers == 1 {
+				stuck := dialStuck(b, url)
+				defer stuck.Close()
+				sc := waiter.wait(b, 1)[0]
+				if err := sc.ws.NetConn().(*net.TCPConn).SetWriteBuffer(4096); err != nil {
+					b.Fatal(err)
+				}
+				big := strings.Repeat("s", 64<<10)
+				for range 60 {
+					if err := sc.SendText(big); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			cl := startClients(b, bin, url, readers, "-ack")
+			defer cl.kill()
+			waiter.wait(b, n)
+
+			msg := []byte("!" + strings.Repeat("b", 1023))
+			var inCall time.Duration
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				if _, err := hub.Broadcast(TextMessage, msg); err != nil {
+					b.Fatal(err)
+				}
+				inCall += time.Since(start)
+				for range readers {
+					<-acks
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(inCall.Microseconds())/1000/float64(b.N), "broadcast-ms/op")
+			b.ReportMetric(float64(hub.Stats().Overflows), "overflows")
+			for _, c := range waiter.wait(b, n)[:stuckPeers] {
+				_ = c.CloseNow() // it would not answer the drain's close frame
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = hub.Stop(ctx)
+		})
+	}
+}
+
+// dialStuck connects a client that never reads, with a small receive
+// buffer.
+func dialStuck(b *testing.B, url string) *websocket.Conn {
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	c, _, err := d.Dial(url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
