@@ -230,3 +230,31 @@ func TestUpgradeThroughMiddleware(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSubprotocolsAndCompression: the configured subprotocols are
+// negotiated; permessage-deflate only when websocket.compression is on, and
+// then messages still round-trip.
+func TestSubprotocolsAndCompression(t *testing.T) {
+	for _, compression := range []bool{false, true} {
+		cfg := testConfig()
+		cfg.Subprotocols = []string{"chat.v2", "chat.v1"}
+		cfg.Compression = compression
+		protocols := make(chan string, 1)
+		hub := newTestHub(t, cfg, OnConnect(func(c *Conn) { protocols <- c.Subprotocol() }), OnMessage(echo))
+		url := serve(t, hub)
+		d := websocket.Dialer{Subprotocols: []string{"chat.v1", "chat.v2"}, EnableCompression: true}
+		c, resp, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ext := resp.Header.Get("Sec-Websocket-Extensions")
+		if got := strings.Contains(ext, "permessage-deflate"); got != compression {
+			t.Fatalf("compression %v: extensions %q", compression, ext)
+		}
+		if got := <-protocols; got != "chat.v2" || c.Subprotocol() != "chat.v2" {
+			t.Fatalf("subprotocol %q (client %q), want the server's first choice chat.v2", got, c.Subprotocol())
+		}
+		roundTrip(t, c, strings.Repeat("compressible ", 100))
+		go func() { _, _ = readAll(c) }()
+	}
+}
