@@ -23,11 +23,7 @@ func startFleet(t *testing.T, k kind, n int, opt lbOptions, env ...string) *flee
 		r.start(t)
 		f.replicas = append(f.replicas, r)
 	}
-	slots := make([]slot, n)
-	for i, r := range f.replicas {
-		slots[i] = r.slot
-	}
-	f.lb = startLB(t, slots, opt)
+	f.lb = startLB(t, f.slots(), opt)
 	return f
 }
 
@@ -63,13 +59,13 @@ func (f *fleet) restart(t *testing.T, i int) stopResult {
 
 // roll restarts the replicas one at a time, in turn, starting one restart
 // every cadence (or as soon as the previous one is done, if it took longer),
-// until until is closed and at least min restarts are done. It returns the
-// number of restarts.
-func (f *fleet) roll(t *testing.T, until <-chan struct{}, cadence time.Duration, min int) int {
+// until until is closed and at least atLeast restarts are done. It returns
+// the number of restarts.
+func (f *fleet) roll(t *testing.T, until <-chan struct{}, cadence time.Duration, atLeast int) int {
 	t.Helper()
 	n := 0
 	for i := 0; ; i = (i + 1) % len(f.replicas) {
-		if n >= min {
+		if n >= atLeast {
 			select {
 			case <-until:
 				return n
@@ -90,10 +86,15 @@ func (f *fleet) roll(t *testing.T, until <-chan struct{}, cadence time.Duration,
 }
 
 // maxStop is the longest stop of the fleet so far.
-func (f *fleet) maxStop() time.Duration {
-	var m time.Duration
+func (f *fleet) maxStop() time.Duration { return f.slowest().Took }
+
+// slowest is the longest stop of the fleet so far.
+func (f *fleet) slowest() stopResult {
+	var m stopResult
 	for _, s := range f.stops {
-		m = max(m, s.Took)
+		if s.Took > m.Took {
+			m = s
+		}
 	}
 	return m
 }

@@ -85,6 +85,9 @@ func rollingRestart(t *testing.T, k kind, opt lbOptions, d time.Duration) httpRu
 	t.Logf("%s replicas, %s: %d restarts, %s: %d requests, %d failed (%s); loadgen: %d requests, %d failed (%s), %d retried by the Go client; %s",
 		k.Name, proto, run.restarts, run.tool, run.toolReqs, run.toolFail, run.toolKind,
 		run.gen.Requests, run.gen.Failed, run.gen.kinds(), run.gen.Retried, run.lb)
+	if slow := f.slowest(); slow.Report != nil {
+		t.Logf("slowest stop: %s in %v: %s", slow.Replica, slow.Took.Round(time.Millisecond), slow.Report.phases())
+	}
 	for kind, s := range run.gen.Samples {
 		t.Logf("  loadgen sample %s: %s", kind, s)
 	}

@@ -237,6 +237,18 @@ func (r *stopReport) cut() []string {
 	return out
 }
 
+// phases renders a stop report's phases: "readiness-off 0s, prestop-delay 800ms, ...".
+func (r *stopReport) phases() string {
+	if r == nil {
+		return "no report"
+	}
+	var parts []string
+	for _, p := range r.Phases {
+		parts = append(parts, fmt.Sprintf("%s %v", p.Phase, time.Duration(p.Duration*float64(time.Second)).Round(time.Millisecond)))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (r *stopReport) String() string {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	return string(b)
