@@ -37,6 +37,10 @@ func (s shape) String() string {
 type result struct {
 	stop time.Duration // until the process exited
 	work time.Duration // until the last request or job ended
+	// phases are the durations the program logged for the phases of its
+	// stop ("stop phase ended"), and "exit": from its "stop ended" line to
+	// the process's exit.
+	phases map[string]time.Duration
 }
 
 // overhead is the time the stop took beyond the longest piece of work: what
@@ -100,15 +104,24 @@ type app struct {
 	err    error         // cmd.Wait's result, valid once exited is closed
 
 	mu      sync.Mutex
-	jobEnds []time.Time // the time of every "job done" line
-	tail    []string    // the last lines, for error messages
+	jobEnds []time.Time              // the time of every "job done" line
+	phases  map[string]time.Duration // "stop phase ended" lines
+	ended   time.Time                // the time of the "stop ended" line
+	tail    []string                 // the last lines, for error messages
 }
 
 // logLine is what the benchmark reads from a JSON log line.
 type logLine struct {
-	Msg    string  `json:"msg"`
-	TS     float64 `json:"ts"`
-	Public string  `json:"public"`
+	Msg      string  `json:"msg"`
+	TS       float64 `json:"ts"`
+	Public   string  `json:"public"`
+	Phase    string  `json:"phase"`
+	Duration float64 `json:"duration"` // seconds
+}
+
+func (l logLine) time() time.Time {
+	sec, frac := math.Modf(l.TS)
+	return time.Unix(int64(sec), int64(frac*1e9))
 }
 
 func startApp(bin string) (*app, error) {
@@ -121,7 +134,7 @@ func startApp(bin string) (*app, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	a := &app{cmd: cmd, ready: make(chan string, 1), exited: make(chan struct{})}
+	a := &app{cmd: cmd, ready: make(chan string, 1), exited: make(chan struct{}), phases: map[string]time.Duration{}}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -144,8 +157,11 @@ func (a *app) line(b []byte) {
 	case "starter ready":
 		a.ready <- l.Public
 	case "job done":
-		sec, frac := math.Modf(l.TS)
-		a.jobEnds = append(a.jobEnds, time.Unix(int64(sec), int64(frac*1e9)))
+		a.jobEnds = append(a.jobEnds, l.time())
+	case "stop phase ended":
+		a.phases[l.Phase] = time.Duration(l.Duration * float64(time.Second))
+	case "stop ended":
+		a.ended = l.time()
 	}
 	a.tail = append(a.tail, string(b))
 	if len(a.tail) > 40 {
@@ -346,15 +362,18 @@ func measureStop(bin string, s shape) (res result, err error) {
 		return res, fmt.Errorf("wsclients: %q, want every client closed with 1001 (%v)", l, err)
 	}
 	a.mu.Lock()
-	jobs := a.jobEnds
-	a.mu.Unlock()
-	if len(jobs) != s.tasks {
-		return res, fmt.Errorf("%d of %d jobs logged their end", len(jobs), s.tasks)
+	defer a.mu.Unlock()
+	if len(a.jobEnds) != s.tasks {
+		return res, fmt.Errorf("%d of %d jobs logged their end", len(a.jobEnds), s.tasks)
 	}
-	for _, t := range jobs {
+	for _, t := range a.jobEnds {
 		last = later(last, t)
 	}
-	return result{stop: a.exitAt.Sub(sigAt), work: last.Sub(sigAt)}, nil
+	if a.ended.IsZero() {
+		return res, errors.New(`no "stop ended" log line`)
+	}
+	a.phases["exit"] = a.exitAt.Sub(a.ended)
+	return result{stop: a.exitAt.Sub(sigAt), work: last.Sub(sigAt), phases: a.phases}, nil
 }
 
 func later(a, b time.Time) time.Time {

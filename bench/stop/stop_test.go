@@ -25,6 +25,11 @@ func TestMain(m *testing.M) {
 	}))
 }
 
+// reportedPhases are the parts of the stop that both programs log, reported
+// as PHASE-ms: the shutdown of the servers, the drain of the hub, the wait
+// for the jobs, and from the end of the stop to the process's exit.
+var reportedPhases = []string{"shutdown", "hub-drain", "wait", "exit"}
+
 // BenchmarkWholeStop measures, for the starter (lameduck) and the naive app,
 // the time from SIGTERM to the process's exit, with the work of the flags
 // in flight, and how much of it was spent beyond the longest piece of work
@@ -38,6 +43,7 @@ func BenchmarkWholeStop(b *testing.B) {
 				b.Fatal(err)
 			}
 			var stop, work, over time.Duration
+			phases := map[string]time.Duration{}
 			for range b.N {
 				r, err := measureStop(bin, s)
 				if err != nil {
@@ -46,12 +52,18 @@ func BenchmarkWholeStop(b *testing.B) {
 				stop += r.stop
 				work += r.work
 				over += r.overhead()
+				for _, p := range reportedPhases {
+					phases[p] += r.phases[p]
+				}
 			}
 			n := float64(b.N)
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(ms(stop)/n, "stop-ms")
 			b.ReportMetric(ms(work)/n, "work-ms")
 			b.ReportMetric(ms(over)/n, "overhead-ms")
+			for _, p := range reportedPhases {
+				b.ReportMetric(ms(phases[p])/n, p+"-ms")
+			}
 		})
 	}
 }

@@ -7,8 +7,9 @@
 // a sync.WaitGroup, and exits.
 //
 // It logs like the starter, JSON lines on standard error: "starter ready"
-// with the public URL, and "job done" for each job, so that the benchmark
-// reads both programs the same way.
+// with the public URL, "job done" for each job, "stop phase ended" for each
+// step of its stop and "stop ended", so that the benchmark reads both
+// programs the same way.
 //
 //	NAIVE_ADDR=127.0.0.1:0 go run ./stop/naiveapp
 package main
@@ -111,12 +112,21 @@ func run(log *zap.Logger) error {
 	start := time.Now()
 	stopCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
-	err = srv.Shutdown(stopCtx)
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
+	phase := func(name string, f func() error) error {
+		t := time.Now()
+		err := f()
+		log.Info("stop phase ended", zap.String("phase", name), zap.Duration("duration", time.Since(t)))
+		return err
 	}
-	err = errors.Join(err, hub.shutdown(stopCtx))
-	jobs.Wait()
+	err = phase("shutdown", func() error {
+		err := srv.Shutdown(stopCtx)
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	})
+	err = errors.Join(err, phase("hub-drain", func() error { return hub.shutdown(stopCtx) }))
+	_ = phase("wait", func() error { jobs.Wait(); return nil })
 	log.Info("stop ended", zap.Duration("duration", time.Since(start)))
 	return err
 }
