@@ -184,7 +184,7 @@ func run(ctx context.Context, o options) error {
 	s.logf("wrote %s: %d of %d targets met; the suite took %s", page, met, len(all), r.took.Round(time.Second))
 	for _, t := range all {
 		if !t.met {
-			s.logf("  not met: %d. %s %s: %s (%s)", t.section, t.cs, t.impl, t.target.text, t.measured)
+			s.logf("  not met: %d. %s, %s %s: %s (%s)", t.section, t.table, t.cs, t.impl, t.target.text, t.measured)
 		}
 	}
 	return nil

@@ -32,6 +32,7 @@ type section struct {
 // checkedTarget is a target with where it was checked, for the summary.
 type checkedTarget struct {
 	section int
+	table   string
 	cs      string
 	impl    string
 	checked
@@ -43,7 +44,7 @@ func (r *report) targets() []checkedTarget {
 		for _, t := range s.tables {
 			for _, row := range t.rows {
 				for _, c := range row.checks {
-					out = append(out, checkedTarget{s.c.num, t.caseLabel(row.cs), row.impl, c})
+					out = append(out, checkedTarget{s.c.num, t.spec.title, t.caseLabel(row.cs), row.impl, c})
 				}
 			}
 		}
@@ -75,7 +76,7 @@ func (r *report) markdown(detailsDir string) string {
 	}
 	p("| date | %s |\n", r.date.UTC().Format("2006-01-02 15:04 UTC"))
 	p("| command | `%s` |\n", r.command)
-	p("| runs | %d rounds, each running every benchmark once (the shutdown sweep and the memory benchmark: at most 3); the suite took %s |\n",
+	p("| runs | %d round(s), each running every benchmark once (the shutdown sweep and the memory benchmark: at most 3); the suite took %s |\n",
 		r.count, r.took.Round(time.Second))
 	p("| load average (1, 5, 15 min) | %s at the start, %s at the end |\n\n", r.machine.loadavg, r.loadEnd)
 
@@ -96,13 +97,13 @@ func (r *report) markdown(detailsDir string) string {
 			}
 		}
 		p("## Targets: %d of %d met\n\n", met, len(ts))
-		p("| | comparison | case | target | measured |\n|---|---|---|---|---|\n")
+		p("| | comparison | table | case | target | measured |\n|---|---|---|---|---|---|\n")
 		for _, t := range ts {
 			verdict := "met"
 			if !t.met {
 				verdict = "**NOT MET**"
 			}
-			p("| %s | %d | %s %s | %s | %s |\n", verdict, t.section, t.cs, t.impl, t.target.text, t.measured)
+			p("| %s | %d | %s | %s %s | %s | %s |\n", verdict, t.section, t.table, t.cs, t.impl, t.target.text, t.measured)
 		}
 		p("\n")
 	}

@@ -58,7 +58,9 @@ func (l lookup) median(impl, unit string) (float64, bool) {
 
 // noWorse reports whether impl's unit is no larger than other's, or not
 // distinguishable from it: benchstat's test (Mann-Whitney U, p < 0.05)
-// finds no significant difference. It also says what it found.
+// finds no significant difference. With fewer than 4 runs on a side that
+// test can never find one, so the medians decide. It also says what it
+// found.
 func (l lookup) noWorse(impl, other, unit string) (bool, string) {
 	a, b := l.values(impl, unit), l.values(other, unit)
 	if len(a) == 0 || len(b) == 0 {
@@ -68,6 +70,9 @@ func (l lookup) noWorse(impl, other, unit string) (bool, string) {
 	ratio := formatRatio(ma/mb) + " " + other
 	if ma <= mb {
 		return true, ratio
+	}
+	if len(a) < 4 || len(b) < 4 {
+		return false, ratio
 	}
 	c := benchmath.AssumeNothing.Compare(benchmath.NewSample(slices.Clone(a), &benchmath.DefaultThresholds),
 		benchmath.NewSample(slices.Clone(b), &benchmath.DefaultThresholds))
