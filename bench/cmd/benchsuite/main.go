@@ -59,7 +59,19 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, options{*quick, *count, *out, *only, *list, *loadTime, strings.Join(os.Args[1:], " ")}); err != nil {
+	// The command the report names: the flags that change what is measured
+	// (not -out, which only says where the report goes).
+	var args []string
+	flag.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "out", "list":
+		case "quick":
+			args = append(args, "-quick")
+		default:
+			args = append(args, "-"+f.Name+" "+shellQuote(f.Value.String()))
+		}
+	})
+	if err := run(ctx, options{*quick, *count, *out, *only, *list, *loadTime, strings.Join(args, " ")}); err != nil {
 		fmt.Fprintln(os.Stderr, "benchsuite:", err)
 		os.Exit(1)
 	}
@@ -286,4 +298,12 @@ func findRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// shellQuote quotes s for a POSIX shell if it needs it.
+func shellQuote(s string) string {
+	if regexp.MustCompile(`^[A-Za-z0-9._/=-]+$`).MatchString(s) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -254,3 +254,11 @@ BenchmarkDrain/hub=naive/clients=10000-2 1 1300000000 ns/op
 		t.Error("a chart without its results: no error")
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{"6": "6", "^pool-": "'^pool-'", "it's": `'it'\''s'`} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
