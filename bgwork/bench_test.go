@@ -20,27 +20,42 @@ func noop(context.Context) error { return nil }
 // with a channel semaphore for a limit. Compare with
 //
 //	benchstat -col /impl
+//
+// With a limit, impl=bgwork has a queue as long as the batch, so that Go
+// never blocks (pond's contract: its queue has no bound), and
+// impl=bgwork-queue0 has none, so that Go blocks for a slot past the limit
+// (the contract of the semaphore, errgroup and ants).
 func BenchmarkGo(b *testing.B) {
 	ctx := context.Background()
 	for _, limit := range []int{0, 8, 1000} {
 		name := fmt.Sprintf("limit=%d", limit)
-		b.Run(name+"/impl=bgwork", func(b *testing.B) {
-			b.ReportAllocs()
-			for left := b.N; left > 0; left -= batch {
-				p, err := New(config.Tasks{MaxRunning: limit, WhenFull: config.Wait})
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range min(left, batch) {
-					if err := p.Go(ctx, "noop", noop); err != nil {
+		queues := map[string]int{"bgwork": batch}
+		if limit > 0 {
+			queues["bgwork-queue0"] = 0
+		}
+		for _, impl := range []string{"bgwork", "bgwork-queue0"} {
+			queue, ok := queues[impl]
+			if !ok {
+				continue
+			}
+			b.Run(name+"/impl="+impl, func(b *testing.B) {
+				b.ReportAllocs()
+				for left := b.N; left > 0; left -= batch {
+					p, err := New(config.Tasks{MaxRunning: limit, Queue: queue, WhenFull: config.Wait})
+					if err != nil {
+						b.Fatal(err)
+					}
+					for range min(left, batch) {
+						if err := p.Go(ctx, "noop", noop); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := p.Stop(ctx); err != nil {
 						b.Fatal(err)
 					}
 				}
-				if err := p.Stop(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 		b.Run(name+"/impl=goroutines", func(b *testing.B) {
 			b.ReportAllocs()
 			for left := b.N; left > 0; left -= batch {

@@ -42,28 +42,40 @@ func WithForceGrace(d time.Duration) Option { return func(p *Pool) { p.grace = d
 const (
 	defaultName  = "bgwork"
 	defaultGrace = 250 * time.Millisecond
-	// idleTimeout is how long an idle worker goroutine waits for a task
-	// before it exits.
-	idleTimeout = 5 * time.Second
 )
 
 // Pool runs named background tasks, at most config.Tasks.MaxRunning at
 // once, and waits for them when it stops. Create it with [New] or get it
 // from [Module]. Its methods are safe for concurrent use.
+//
+// Without a limit, each task runs in a goroutine started for it. With a
+// limit, the pool queues the tasks it takes and starts up to MaxRunning
+// worker goroutines, each of which runs queued tasks one after another and
+// exits when the queue is empty. Either way, no goroutine of the pool stays
+// idle between tasks.
 type Pool struct {
-	// admission counts the tasks admitted and not yet finished, and has
-	// the bit draining set once the stop began. See admit.
+	// admission counts the tasks admitted and not yet ended, and has the
+	// bit draining set once the stop began. See admit.
 	admission atomic.Int64
 	_         [56]byte // keep the hot counter on its own cache line
 
 	limit    int // 0: no limit
+	capacity int // limit + queue: how many tasks taken and not ended make the pool full
 	failFast bool
 	timeout  time.Duration
 	name     string
 	grace    time.Duration
 	log      *zap.Logger
 	onError  ErrorHandler
-	epoch    time.Time
+	clock    *clock
+
+	// Without a limit, handoff passes tasks to the goroutines started with
+	// runHandedOff. workFn is p.work, and runHandedOff p.runHandedOff:
+	// function values made once, so that starting a goroutine with them
+	// allocates nothing.
+	handoff      *handoff
+	runHandedOff func()
+	workFn       func()
 
 	// force is the cancellation of every task's context; it is cancelled
 	// when the stop reaches its deadline.
@@ -74,38 +86,45 @@ type Pool struct {
 	drained   chan struct{} // closed when draining and no task is left
 	drainOnce sync.Once
 
-	mu       sync.Mutex
-	running  taskList  // tasks that run, oldest first
-	waiters  taskList  // tasks whose submitters wait for a slot
-	parked   []*worker // idle workers, longest idle first
-	reaper   *time.Timer
-	reaping  bool            // reaper is armed
-	reapGen  int             // how many times the reaper ran
-	closed   bool            // the stop began: no worker parks any more
-	spare    []chan struct{} // empty channels for waiting submitters, reused
-	cut      []*task
-	cutAt    time.Duration
-	counters Stats
+	mu         sync.Mutex
+	registry   registry        // the tasks taken that may not have ended
+	starting   taskList        // tasks given a slot, whose new worker has not taken them yet
+	queue      taskList        // tasks taken without a slot, waiting for one, oldest first
+	waiters    taskList        // tasks whose submitters wait for room, oldest first
+	taken      int             // tasks given to workers that have not ended
+	workers    int             // goroutines in work
+	closed     bool            // the stop began
+	spare      []chan struct{} // empty channels for waiting submitters, reused
+	cutDone    bool            // the stop reached its deadline
+	cut        []*task         // the tasks not ended then
+	cutDropped int             // how many of them were queued, and dropped
+	cutAt      time.Duration
+	counters   Stats
 }
 
 // New returns a pool configured by cfg. It takes tasks at once; stop it with
-// [Pool.Stop] (the Fx [Module] registers that in the stop sequence), which
-// also ends its idle worker goroutines.
+// [Pool.Stop] (the Fx [Module] registers that in the stop sequence).
 func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	if err := check(cfg); err != nil {
 		return nil, err
 	}
 	p := &Pool{
 		limit:    cfg.MaxRunning,
+		capacity: cfg.MaxRunning + cfg.Queue,
 		failFast: cfg.WhenFull == config.Fail,
 		timeout:  cfg.TaskTimeout,
 		name:     defaultName,
 		grace:    defaultGrace,
 		log:      zap.NewNop(),
-		epoch:    time.Now(),
+		clock:    newClock(),
 		drained:  make(chan struct{}),
 	}
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
+	p.workFn = p.work
+	if p.limit == 0 {
+		p.handoff = new(handoff)
+		p.runHandedOff = p.startHandedOff
+	}
 	for _, o := range opts {
 		o(p)
 	}
@@ -116,6 +135,8 @@ func check(cfg config.Tasks) error {
 	switch {
 	case cfg.MaxRunning < 0:
 		return fmt.Errorf("bgwork: tasks.maxRunning is %d: want 0 (no limit) or more", cfg.MaxRunning)
+	case cfg.Queue < 0:
+		return fmt.Errorf("bgwork: tasks.queue is %d: want 0 (no queue) or more", cfg.Queue)
 	case cfg.WhenFull != "" && cfg.WhenFull != config.Wait && cfg.WhenFull != config.Fail:
 		return fmt.Errorf("bgwork: tasks.whenFull is %q: want %q or %q", cfg.WhenFull, config.Wait, config.Fail)
 	case cfg.TaskTimeout < 0:
@@ -135,11 +156,13 @@ func (p *Pool) Name() string { return p.name }
 // [ErrStopDeadline]) or after config.Tasks.TaskTimeout (cause
 // [ErrTaskTimeout]). fn should return soon after its context is done.
 //
-// When the pool runs config.Tasks.MaxRunning tasks, Go waits for one of them
-// to return, or returns ctx's error if ctx ends first (WhenFull "wait"), or
-// returns [ErrFull] at once (WhenFull "fail"). Once the stop has begun, Go
-// returns [ErrDraining], also to submitters still waiting for a slot. Errors
-// name the task and wrap those sentinels, for errors.Is.
+// When config.Tasks.MaxRunning tasks run, the pool queues the task, up to
+// config.Tasks.Queue tasks; they start in order. When that many are queued
+// too, the pool is full: Go waits for room, or returns ctx's error if ctx
+// ends first (WhenFull "wait"), or returns [ErrFull] at once (WhenFull
+// "fail"). Once the stop has begun, Go returns [ErrDraining], also to
+// submitters still waiting for room. Errors name the task and wrap those
+// sentinels, for errors.Is.
 func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return fmt.Errorf("bgwork: task %q: nil function", name)
@@ -147,30 +170,28 @@ func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context)
 	if !p.admit() {
 		return p.refuse(name, ErrDraining)
 	}
-	t := &task{pool: p, values: ctx, name: name, fn: fn, start: time.Since(p.epoch)}
+	t := &task{pool: p, values: ctx, name: name, fn: fn, start: p.clock.now()}
+	if p.limit == 0 {
+		p.launch(t)
+		return nil
+	}
 	p.mu.Lock()
-	if p.limit > 0 && p.running.len >= p.limit {
-		switch {
-		case p.closed:
-			p.mu.Unlock()
-			p.release()
-			return p.refuse(name, ErrDraining)
-		case p.failFast:
-			p.mu.Unlock()
-			p.release()
-			return p.refuse(name, ErrFull)
-		}
-		return p.waitForSlot(ctx, t) // unlocks p.mu
+	if p.taken < p.capacity {
+		p.takeLocked(t)
+		p.mu.Unlock()
+		return nil
 	}
-	p.startLocked(t)
-	w := p.popParkedLocked()
-	p.mu.Unlock()
-	if w != nil {
-		w.wake <- t
-	} else {
-		go p.work(t)
+	switch {
+	case p.closed:
+		p.mu.Unlock()
+		p.release()
+		return p.refuse(name, ErrDraining)
+	case p.failFast:
+		p.mu.Unlock()
+		p.release()
+		return p.refuse(name, ErrFull)
 	}
-	return nil
+	return p.waitForRoom(ctx, t) // unlocks p.mu
 }
 
 // admit counts a submission in, unless the stop has begun.
@@ -188,8 +209,8 @@ func (p *Pool) admit() bool {
 	return true
 }
 
-// release counts a submission out: its task finished or was refused. The
-// last one out after the stop began signals the stop.
+// release counts a submission out: its task ended or was refused. The last
+// one out after the stop began signals the stop.
 func (p *Pool) release() {
 	if p.admission.Add(-1) == draining {
 		p.signalDrained()
@@ -206,17 +227,49 @@ func (p *Pool) refuse(name string, why error) error {
 	return fmt.Errorf("bgwork: task %q not started: %w", name, why)
 }
 
+// launch starts a goroutine for t, in a pool without a limit.
+func (p *Pool) launch(t *task) {
+	p.mu.Lock()
+	if p.handoff.put(t) {
+		p.registry.add(t, &p.counters)
+		p.startLocked(t)
+		p.mu.Unlock()
+		go p.runHandedOff()
+		return
+	}
+	// The goroutines started for the last handoffCells tasks have not all
+	// begun yet: this one goes to a worker of its own instead.
+	p.takeLocked(t)
+	p.mu.Unlock()
+}
+
 // startLocked records t as running. p.mu is held.
 func (p *Pool) startLocked(t *task) {
-	t.state = running
-	p.running.pushBack(t)
+	t.set(running)
 	p.counters.Started++
 }
 
-// waitForSlot queues t's submitter until a worker takes t, the stop refuses
+// takeLocked gives t to a new worker, if fewer than the limit run, or else
+// queues it. p.mu is held.
+func (p *Pool) takeLocked(t *task) {
+	t.onWorker = true
+	p.taken++
+	p.registry.add(t, &p.counters)
+	if p.limit > 0 && p.workers >= p.limit {
+		t.set(queued)
+		p.queue.pushBack(t)
+		return
+	}
+	p.startLocked(t)
+	p.starting.pushBack(t)
+	p.workers++
+	go p.workFn()
+}
+
+// waitForRoom queues t's submitter until the pool takes t, the stop refuses
 // it, or ctx ends. p.mu is held on entry and released.
-func (p *Pool) waitForSlot(ctx context.Context, t *task) error {
-	t.state = waiting
+func (p *Pool) waitForRoom(ctx context.Context, t *task) error {
+	t.set(waiting)
 	if n := len(p.spare); n > 0 {
 		t.accepted = p.spare[n-1]
 		p.spare = p.spare[:n-1]
@@ -229,22 +282,23 @@ func (p *Pool) waitForSlot(ctx context.Context, t *task) error {
 	case <-t.accepted:
 	case <-ctx.Done():
 		p.mu.Lock()
-		if t.state == waiting {
+		if t.is(waiting) {
 			p.waiters.remove(t)
 			p.spare = append(p.spare, t.accepted)
 			p.mu.Unlock()
 			p.release()
 			p.refused.Add(1)
-			return fmt.Errorf("bgwork: task %q not started: no slot free before the caller's context ended: %w", t.name, context.Cause(ctx))
+			return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", t.name, context.Cause(ctx))
 		}
 		p.mu.Unlock()
 		<-t.accepted // taken or refused just now: the signal is on its way
 	}
 	p.mu.Lock()
 	p.spare = append(p.spare, t.accepted)
-	state := t.state
+	t.accepted = nil
+	wasRefused := t.is(refused) // set before the signal
 	p.mu.Unlock()
-	if state == refused { // written before the signal
+	if wasRefused {
 		p.release()
 		return p.refuse(t.name, ErrDraining)
 	}
@@ -261,25 +315,29 @@ type Stats struct {
 	Failed int64
 	// Panicked counts tasks that panicked (or called runtime.Goexit).
 	Panicked int64
+	// Dropped counts queued tasks that the stop dropped at its deadline,
+	// before they started.
+	Dropped int64
 	// Refused counts submissions that [Pool.Go] turned down: pool full,
 	// stop begun, or the caller's context ended while it waited.
 	Refused int64
 	// Running is the number of tasks running now.
 	Running int64
-	// Waiting is the number of submitters waiting for a slot now.
+	// Queued is the number of tasks taken that wait for a free slot now.
+	Queued int64
+	// Waiting is the number of submitters waiting for room in a full pool
+	// now.
 	Waiting int64
-	// Idle is the number of idle worker goroutines kept for the next
-	// tasks; each exits after a few seconds without work.
-	Idle int64
 }
 
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
+	p.registry.sweep(&p.counters)
 	s := p.counters
-	s.Running = int64(p.running.len)
+	s.Queued = int64(p.queue.len)
+	s.Running = int64(len(p.registry.tasks)) - s.Queued
 	s.Waiting = int64(p.waiters.len)
-	s.Idle = int64(len(p.parked))
 	p.mu.Unlock()
 	s.Refused = p.refused.Load()
 	return s

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -41,6 +42,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		want string
 	}{
 		{config.Tasks{MaxRunning: -1}, "tasks.maxRunning"},
+		{config.Tasks{Queue: -1}, "tasks.queue"},
 		{config.Tasks{WhenFull: "queue"}, "tasks.whenFull"},
 		{config.Tasks{TaskTimeout: -time.Second}, "tasks.taskTimeout"},
 	} {
@@ -421,35 +423,34 @@ func TestStopDeadlineNamesStragglers(t *testing.T) {
 	})
 }
 
-func TestIdleWorkersExit(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{})
+// TestNoGoroutineOutlivesItsTasks: a pool keeps no goroutine waiting for
+// work; the next task starts one again.
+func TestNoGoroutineOutlivesItsTasks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	for _, cfg := range []config.Tasks{{}, {MaxRunning: 2, Queue: 10}} {
+		p := newPool(t, cfg)
 		release := make(chan struct{})
-		for range 3 {
-			p.Go(context.Background(), "block", func(context.Context) error { <-release; return nil })
+		var ended sync.WaitGroup
+		for range 12 {
+			ended.Add(1)
+			if err := p.Go(context.Background(), "block", func(context.Context) error {
+				defer ended.Done()
+				<-release
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		close(release)
-		synctest.Wait()
-		if s := p.Stats(); s.Idle != 3 {
-			t.Fatalf("Idle = %d after 3 tasks ran at once, want 3 workers kept", s.Idle)
-		}
-		if err := p.Go(context.Background(), "reuse", func(context.Context) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-		synctest.Wait()
-		if s := p.Stats(); s.Idle != 3 {
-			t.Fatalf("Idle = %d after one more task, want 3: an idle worker ran it", s.Idle)
-		}
-		time.Sleep(2 * idleTimeout)
-		synctest.Wait()
-		if s := p.Stats(); s.Idle != 0 {
-			t.Errorf("Idle = %d after %v without work, want 0", s.Idle, 2*idleTimeout)
+		ended.Wait()
+		if err := goleak.Find(before); err != nil {
+			t.Errorf("%+v: goroutines left after every task returned, before Stop: %v", cfg, err)
 		}
 		var ran atomic.Bool
 		p.Go(context.Background(), "again", func(context.Context) error { ran.Store(true); return nil })
 		stop(t, p)
 		if !ran.Load() {
-			t.Error("no task ran after the idle workers exited")
+			t.Errorf("%+v: no task ran after the workers exited", cfg)
 		}
-	})
+	}
 }

@@ -23,15 +23,17 @@ var (
 )
 
 // Stop stops the pool: from now on [Pool.Go] returns [ErrDraining] (also to
-// submitters still waiting for a slot), and Stop waits for every task that
-// the pool has taken. It returns nil the moment the last one returns.
+// submitters still waiting for room), and Stop waits for every task that
+// the pool has taken, queued ones included. It returns nil the moment the
+// last one returns.
 //
-// If ctx ends first, Stop cancels the contexts of the tasks still running
-// (cause [ErrStopDeadline]) and waits for them until [lifecycle.ForceDeadline]
-// of ctx, or for the force grace ([WithForceGrace]) if ctx has none; then it
+// If ctx ends first, Stop drops the queued tasks that have not started,
+// cancels the contexts of the tasks still running (cause
+// [ErrStopDeadline]), and waits for them until [lifecycle.ForceDeadline] of
+// ctx, or for the force grace ([WithForceGrace]) if ctx has none; then it
 // returns an error that counts what was cut off. [Pool.Stragglers] names
-// those tasks. Stop may be called more than once; the pool never takes tasks
-// again.
+// those tasks. Stop may be called more than once; the pool never takes
+// tasks again.
 func (p *Pool) Stop(ctx context.Context) error {
 	p.beginDrain()
 	select {
@@ -45,24 +47,24 @@ func (p *Pool) Stop(ctx context.Context) error {
 		}
 	}
 
-	cut := p.cancelRunning()
-	p.log.Warn("stop deadline passed: cancelled the contexts of running tasks",
-		zap.String("pool", p.name), zap.Int("cancelled", cut))
+	nCancelled, nDropped := p.cutOff()
+	p.log.Warn("stop deadline passed: cancelled the contexts of running tasks and dropped the queued ones",
+		zap.String("pool", p.name), zap.Int("cancelled", nCancelled), zap.Int("dropped", nDropped))
 	grace := time.NewTimer(time.Until(p.forceBy(ctx)))
 	defer grace.Stop()
 	select {
 	case <-p.drained:
-		return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, all returned: %w", cut, context.Cause(ctx))
+		return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, all returned; dropped %d queued: %w", nCancelled, nDropped, context.Cause(ctx))
 	case <-grace.C:
 	}
-	left := p.Stats().Running
+	names, left := p.runningNames(maxLoggedNames)
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
-		zap.String("pool", p.name), zap.Int64("running", left), zap.Strings("tasks", p.runningNames(maxLoggedNames)))
-	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running: %w", cut, left, context.Cause(ctx))
+		zap.String("pool", p.name), zap.Int("running", left), zap.Strings("tasks", names))
+	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running; dropped %d queued: %w", nCancelled, left, nDropped, context.Cause(ctx))
 }
 
-// beginDrain makes the pool refuse new tasks, refuses the submitters waiting
-// for a slot and ends the idle workers.
+// beginDrain makes the pool refuse new tasks and refuses the submitters
+// waiting for room.
 func (p *Pool) beginDrain() {
 	old := p.admission.Or(draining)
 	if old == 0 {
@@ -71,38 +73,45 @@ func (p *Pool) beginDrain() {
 	if old&draining != 0 {
 		return // already stopping
 	}
+	p.clock.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	if p.reaper != nil {
-		p.reaper.Stop()
-	}
-	for _, w := range p.parked {
-		w.wake <- nil
-	}
-	clear(p.parked)
-	p.parked = nil
 	for t := p.waiters.popFront(); t != nil; t = p.waiters.popFront() {
-		t.state = refused
+		t.set(refused)
 		t.accepted <- struct{}{}
 	}
 }
 
-// cancelRunning records the running tasks as cut off and cancels every
-// task's context. It returns how many it cut.
-func (p *Pool) cancelRunning() int {
+// cutOff records the tasks that have not ended as cut off, drops the
+// queued ones, and cancels every task's context. It returns how many tasks
+// were running then and how many it dropped.
+func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	p.mu.Lock()
-	if p.cut == nil {
-		p.cutAt = time.Since(p.epoch)
-		for t := p.running.head; t != nil; t = t.next {
+	first := !p.cutDone
+	if first {
+		p.cutDone = true
+		p.cutAt = p.clock.exact()
+		p.registry.sweep(&p.counters)
+		p.cut = append(p.cut, p.registry.tasks...)
+		for _, t := range p.cut {
 			t.cut = true
-			p.cut = append(p.cut, t)
+		}
+		for t := p.queue.popFront(); t != nil; t = p.queue.popFront() {
+			t.set(dropped)
+			p.taken--
+			p.cutDropped++
 		}
 	}
-	n := len(p.cut)
+	nCancelled, nDropped = len(p.cut)-p.cutDropped, p.cutDropped
 	p.mu.Unlock()
+	if first {
+		for range nDropped {
+			p.release()
+		}
+	}
 	p.cancelForce(ErrStopDeadline)
-	return n
+	return nCancelled, nDropped
 }
 
 // forceBy returns when Stop must return after ctx ended: a little before the
@@ -118,26 +127,37 @@ func (p *Pool) forceBy(ctx context.Context) time.Time {
 }
 
 // Stragglers names the tasks that the stop cut off: those running when it
-// reached its deadline (with their age then), and those running now (with
-// their age now). Before the deadline it names the tasks running now. The
-// coordinator calls it after [Pool.Stop] returned, or while Stop still runs
-// if it abandoned the step.
+// reached its deadline (with their age then, or their age now if they still
+// run), and the queued ones it dropped then. Before the deadline it names
+// the tasks running and queued now. The coordinator calls it after
+// [Pool.Stop] returned, or while Stop still runs if it abandoned the step.
 func (p *Pool) Stragglers() []lifecycle.Straggler {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Since(p.epoch)
+	now := p.clock.exact()
 	var out []lifecycle.Straggler
 	for _, t := range p.cut {
-		s := lifecycle.Straggler{Kind: "task", Name: t.name, Detail: p.name + ": cancelled at the stop deadline, then returned", Age: p.cutAt - t.start}
-		if t.state == running {
+		s := lifecycle.Straggler{Kind: "task", Name: t.name, Age: p.cutAt - t.start}
+		switch t.load() {
+		case running:
 			s.Detail, s.Age = p.name+": still running after its context was cancelled", now-t.start
+		case dropped:
+			s.Detail = p.name + ": queued, dropped at the stop deadline before it started"
+		default:
+			s.Detail = p.name + ": cancelled at the stop deadline, then returned"
 		}
 		out = append(out, s)
 	}
-	for t := p.running.head; t != nil; t = t.next {
-		if !t.cut {
-			out = append(out, lifecycle.Straggler{Kind: "task", Name: t.name, Detail: p.name + ": running", Age: now - t.start})
+	p.registry.sweep(&p.counters)
+	for _, t := range p.registry.tasks {
+		if t.cut {
+			continue
 		}
+		detail := p.name + ": running"
+		if t.is(queued) {
+			detail = p.name + ": queued"
+		}
+		out = append(out, lifecycle.Straggler{Kind: "task", Name: t.name, Detail: detail, Age: now - t.start})
 	}
 	return out
 }
@@ -146,18 +166,23 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 // (Stragglers) has them all.
 const maxLoggedNames = 20
 
-// runningNames returns the names of up to limit running tasks, oldest first,
-// and says how many more there are.
-func (p *Pool) runningNames(limit int) []string {
+// runningNames returns the names of up to limit running tasks, oldest
+// first, saying how many more there are, and how many run.
+func (p *Pool) runningNames(limit int) (names []string, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	names := make([]string, 0, min(p.running.len, limit+1))
-	for t := p.running.head; t != nil; t = t.next {
-		if len(names) == limit {
-			names = append(names, fmt.Sprintf("... and %d more", p.running.len-limit))
-			break
+	p.registry.sweep(&p.counters)
+	for _, t := range p.registry.tasks {
+		if !t.is(running) {
+			continue
 		}
-		names = append(names, t.name)
+		n++
+		if len(names) < limit {
+			names = append(names, t.name)
+		}
 	}
-	return names
+	if n > limit {
+		names = append(names, fmt.Sprintf("... and %d more", n-limit))
+	}
+	return names, n
 }

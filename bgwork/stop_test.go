@@ -25,8 +25,10 @@ import (
 func TestStopNeverLosesAnAdmittedTask(t *testing.T) {
 	for _, cfg := range []config.Tasks{
 		{},                                     // no limit
-		{MaxRunning: 3, WhenFull: config.Wait}, // submitters queue for slots
+		{MaxRunning: 3, WhenFull: config.Wait}, // submitters wait for room
 		{MaxRunning: 3, WhenFull: config.Fail},
+		{MaxRunning: 3, Queue: 5, WhenFull: config.Wait}, // tasks queue, then submitters wait
+		{MaxRunning: 3, Queue: 5, WhenFull: config.Fail},
 	} {
 		for round := range 20 {
 			p := newPool(t, cfg)
@@ -69,7 +71,7 @@ func TestStopNeverLosesAnAdmittedTask(t *testing.T) {
 				t.Fatalf("%+v round %d: %d tasks accepted, %d ran before Stop returned, %d in all; want all three equal",
 					cfg, round, got, ranAtStop, ran.Load())
 			}
-			if s := p.Stats(); s.Started != ranAtStop || s.Completed != ranAtStop || s.Running != 0 || s.Waiting != 0 {
+			if s := p.Stats(); s.Started != ranAtStop || s.Completed != ranAtStop || s.Running != 0 || s.Queued != 0 || s.Waiting != 0 {
 				t.Fatalf("%+v: stats %+v, want %d started and completed", cfg, s, ranAtStop)
 			}
 		}

@@ -2,18 +2,29 @@ package bgwork
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
-// taskState is where a task is; it changes under Pool.mu.
-type taskState uint8
+// taskState is where a task is. A task's submitter, its worker and the stop
+// change it under Pool.mu, except that the goroutine that ran the task
+// stores how it ended without the lock; hence an atomic.
+type taskState uint32
 
 const (
-	waiting  taskState = iota // its submitter waits for a slot
-	running                   // a worker runs it
-	finished                  // it returned (or panicked)
-	refused                   // the stop refused it while it waited
+	waiting   taskState = iota // its submitter waits for room in the pool
+	refused                    // the stop refused it while its submitter waited
+	queued                     // taken, waiting for a worker
+	running                    // a goroutine runs it (or is starting to)
+	succeeded                  // it returned nil
+	failed                     // it returned an error
+	panicked                   // it panicked or called runtime.Goexit
+	dropped                    // queued when the stop reached its deadline: never ran
 )
+
+// ended reports whether a task in state s is over: it returned, or the stop
+// dropped it.
+func (s taskState) ended() bool { return s >= succeeded }
 
 // task is one submitted task. It is the only allocation of a submission: it
 // is also the task's context, so the task's function receives it as its ctx.
@@ -24,15 +35,25 @@ type task struct {
 	fn     func(context.Context) error
 	start  time.Duration // when it was submitted, since pool.epoch
 
-	// prev and next link the task into the pool's running list, or its
-	// list of waiting submitters.
+	state atomic.Uint32 // a taskState
+
+	// prev and next link the task into one of the pool's lists: tasks
+	// starting, queued, or waiting for room. Under Pool.mu.
 	prev, next *task
-	// accepted wakes the submitter waiting for a slot: a worker took the
-	// task, or the stop refused it.
+	// accepted wakes the submitter waiting for room: the pool took the
+	// task, or the stop refused it. Under Pool.mu.
 	accepted chan struct{}
-	state    taskState
-	cut      bool // cancelled by the stop deadline while running
+	// onWorker records that a worker runs the task, so that its end frees
+	// room in the pool. Set under Pool.mu before a worker takes the task.
+	onWorker bool
+	// cut records that the stop's deadline found the task not ended. Under
+	// Pool.mu.
+	cut bool
 }
+
+func (t *task) load() taskState     { return taskState(t.state.Load()) }
+func (t *task) set(s taskState)     { t.state.Store(uint32(s)) }
+func (t *task) is(s taskState) bool { return t.load() == s }
 
 // A task is the context of its own function: the values of the caller's
 // context, and the cancellation of the pool. Both come from fields the task

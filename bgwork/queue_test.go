@@ -1,0 +1,303 @@
+package bgwork
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/lameduck/lameduck/config"
+)
+
+// TestQueueTakesTasksBeyondMaxRunning: with maxRunning 2 and queue 3, Go
+// takes five blocking tasks without blocking the submitter; the sixth finds
+// the pool full.
+func TestQueueTakesTasksBeyondMaxRunning(t *testing.T) {
+	p := newPool(t, config.Tasks{MaxRunning: 2, Queue: 3, WhenFull: config.Fail})
+	release := make(chan struct{})
+	var ran atomic.Int64
+	block := func(context.Context) error { <-release; ran.Add(1); return nil }
+	for i := range 5 {
+		if err := p.Go(context.Background(), fmt.Sprintf("t%d", i), block); err != nil {
+			t.Fatalf("task %d: %v, want it taken (2 running + 3 queued fit)", i, err)
+		}
+	}
+	if s := p.Stats(); s.Running != 2 || s.Queued != 3 {
+		t.Errorf("stats %+v, want 2 running and 3 queued", s)
+	}
+	err := p.Go(context.Background(), "extra", block)
+	if !errors.Is(err, ErrFull) || !strings.Contains(err.Error(), `"extra"`) {
+		t.Errorf("Go on a pool with 2 running and 3 queued = %v, want ErrFull naming the task", err)
+	}
+	close(release)
+	stop(t, p)
+	if s := p.Stats(); ran.Load() != 5 || s.Started != 5 || s.Completed != 5 || s.Refused != 1 || s.Queued != 0 {
+		t.Errorf("ran %d, stats %+v; want 5 started and completed, 1 refused", ran.Load(), s)
+	}
+}
+
+// TestQueuedTasksStartInOrder: queued tasks start in the order they were
+// submitted, each as soon as a slot frees.
+func TestQueuedTasksStartInOrder(t *testing.T) {
+	p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 20})
+	release := make(chan struct{})
+	p.Go(context.Background(), "first", func(context.Context) error { <-release; return nil })
+	var mu sync.Mutex
+	var order []int
+	for i := range 20 {
+		if err := p.Go(context.Background(), "queued", func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, i)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	stop(t, p)
+	if !slices.IsSorted(order) || len(order) != 20 {
+		t.Errorf("queued tasks ran in the order %v, want 0 to 19", order)
+	}
+}
+
+// TestFullWithQueueWaitsForRoom: with maxRunning 1 and queue 1, a third
+// submission waits until the running task returns, then is queued and runs
+// after the second.
+func TestFullWithQueueWaitsForRoom(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 1, WhenFull: config.Wait})
+		start := time.Now()
+		var started []string
+		var mu sync.Mutex
+		task := func(name string, d time.Duration) func(context.Context) error {
+			return func(context.Context) error {
+				mu.Lock()
+				started = append(started, fmt.Sprintf("%s@%v", name, time.Since(start)))
+				mu.Unlock()
+				time.Sleep(d)
+				return nil
+			}
+		}
+		p.Go(context.Background(), "first", task("first", time.Second))
+		p.Go(context.Background(), "second", task("second", time.Second))
+		if d := time.Since(start); d != 0 {
+			t.Errorf("the queued submission waited %v, want none", d)
+		}
+		if err := p.Go(context.Background(), "third", task("third", 0)); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != time.Second {
+			t.Errorf("the submission to a full pool waited %v, want 1s: until the first task returned", d)
+		}
+		stop(t, p)
+		if want := []string{"first@0s", "second@1s", "third@2s"}; !slices.Equal(started, want) {
+			t.Errorf("tasks started %v, want %v", started, want)
+		}
+	})
+}
+
+// TestStopWaitsForQueuedTasks: tasks queued when the stop begins still run,
+// and the stop returns when the last of them returns.
+func TestStopWaitsForQueuedTasks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, config.Tasks{MaxRunning: 2, Queue: 10})
+		var ran atomic.Int64
+		start := time.Now()
+		for range 6 {
+			p.Go(context.Background(), "sleep", func(context.Context) error {
+				time.Sleep(time.Second)
+				ran.Add(1)
+				return nil
+			})
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d != 3*time.Second || ran.Load() != 6 {
+			t.Errorf("Stop returned after %v with %d tasks run, want 3s and 6 (2 at a time)", d, ran.Load())
+		}
+	})
+}
+
+// TestStopDeadlineDropsQueuedTasks: at the stop's deadline, the queued tasks
+// that have not started are dropped (they never run) and named in the report
+// as such, beside the cancelled running one.
+func TestStopDeadlineDropsQueuedTasks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 5}, WithForceGrace(time.Second))
+		p.Go(context.Background(), "report.render", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		time.Sleep(time.Second)
+		var ranQueued atomic.Bool
+		for _, name := range []string{"mail.a", "mail.b", "mail.c"} {
+			p.Go(context.Background(), name, func(context.Context) error { ranQueued.Store(true); return nil })
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := p.Stop(ctx)
+		if err == nil || !strings.Contains(err.Error(), "cancelled 1 running tasks, all returned; dropped 3 queued") {
+			t.Errorf("Stop = %v, want an error counting 1 cancelled and 3 dropped", err)
+		}
+		synctest.Wait()
+		if ranQueued.Load() {
+			t.Error("a task queued when the deadline came ran")
+		}
+		var got []string
+		for _, s := range p.Stragglers() {
+			got = append(got, s.String())
+		}
+		want := []string{
+			"task report.render (bgwork: cancelled at the stop deadline, then returned), age 3s",
+			"task mail.a (bgwork: queued, dropped at the stop deadline before it started), age 2s",
+			"task mail.b (bgwork: queued, dropped at the stop deadline before it started), age 2s",
+			"task mail.c (bgwork: queued, dropped at the stop deadline before it started), age 2s",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("stragglers:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if s := p.Stats(); s.Started != 1 || s.Failed != 1 || s.Dropped != 3 || s.Queued != 0 || s.Running != 0 {
+			t.Errorf("stats %+v, want 1 started (and failed), 3 dropped", s)
+		}
+	})
+}
+
+// TestStragglersBeforeTheStopNameQueuedTasks: before the deadline, the report
+// names the running tasks and the queued ones, with their ages.
+func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 5})
+		release := make(chan struct{})
+		p.Go(context.Background(), "export.csv", func(context.Context) error { <-release; return nil })
+		time.Sleep(1500 * time.Millisecond)
+		p.Go(context.Background(), "export.pdf", func(context.Context) error { return nil })
+		time.Sleep(500 * time.Millisecond)
+		var got []string
+		for _, s := range p.Stragglers() {
+			got = append(got, s.String())
+		}
+		want := []string{"task export.csv (bgwork: running), age 2s", "task export.pdf (bgwork: queued), age 500ms"}
+		if !slices.Equal(got, want) {
+			t.Errorf("Stragglers = %q, want %q", got, want)
+		}
+		close(release)
+		stop(t, p)
+	})
+}
+
+// TestWithoutLimitTasksGoToWorkersWhenTheHandoffIsFull fills the handoff
+// cell that the next task would take, as if its goroutine had not started
+// yet: tasks then go to workers of their own, and still all run.
+func TestWithoutLimitTasksGoToWorkersWhenTheHandoffIsFull(t *testing.T) {
+	p := newPool(t, config.Tasks{})
+	next := &p.handoff.cells[p.handoff.filled%handoffCells]
+	placeholder := &task{pool: p, name: "placeholder"}
+	next.Store(placeholder)
+	release := make(chan struct{})
+	var ran atomic.Int64
+	for range 50 {
+		if err := p.Go(context.Background(), "overflow", func(context.Context) error { <-release; ran.Add(1); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := p.Stats(); s.Running != 50 || s.Queued != 0 {
+		t.Errorf("stats %+v, want 50 running: no limit, so none waits", s)
+	}
+	if p.handoff.filled != 0 {
+		t.Errorf("%d tasks went through the full handoff", p.handoff.filled)
+	}
+	close(release)
+	next.Store(nil)
+	stop(t, p)
+	if s := p.Stats(); ran.Load() != 50 || s.Started != 50 || s.Completed != 50 {
+		t.Errorf("ran %d, stats %+v; want 50 started and completed", ran.Load(), s)
+	}
+}
+
+// TestHandoffPassesTasksInOrder: the ring hands tasks out in the order they
+// were put, and refuses a task when the next cell is still taken.
+func TestHandoffPassesTasksInOrder(t *testing.T) {
+	h := new(handoff)
+	tasks := make([]*task, handoffCells+1)
+	for i := range tasks {
+		tasks[i] = &task{name: fmt.Sprint(i)}
+	}
+	for i := range handoffCells {
+		if !h.put(tasks[i]) {
+			t.Fatalf("put %d into an empty cell failed", i)
+		}
+	}
+	if h.put(tasks[handoffCells]) {
+		t.Fatal("put into a cell whose task was not taken succeeded")
+	}
+	if got := h.take(); got != tasks[0] {
+		t.Fatalf("take = %s, want 0", got.name)
+	}
+	if !h.put(tasks[handoffCells]) {
+		t.Fatal("put into the cell just taken failed")
+	}
+	for i := 1; i <= handoffCells; i++ {
+		if got := h.take(); got != tasks[i] {
+			t.Fatalf("take = %s, want %d", got.name, i)
+		}
+	}
+}
+
+// TestEndedTasksDoNotPileUp: the registry of a busy pool is swept of ended
+// tasks as it goes, so it stays near the number of live tasks.
+func TestEndedTasksDoNotPileUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, cfg := range []config.Tasks{{}, {MaxRunning: 4, Queue: 100}} {
+			p := newPool(t, cfg)
+			most := 0
+			for range 100 {
+				for range 50 {
+					p.Go(context.Background(), "quick", func(context.Context) error { return nil })
+				}
+				synctest.Wait() // every task so far has ended
+				p.mu.Lock()
+				most = max(most, len(p.registry.tasks))
+				p.mu.Unlock()
+			}
+			stop(t, p)
+			if most > 2*50+minSweep {
+				t.Errorf("%+v: the registry held up to %d tasks while at most 50 were live, want at most %d", cfg, most, 2*50+minSweep)
+			}
+			if s := p.Stats(); s.Completed != 5000 {
+				t.Errorf("%+v: %d completed, want 5000", cfg, s.Completed)
+			}
+		}
+	})
+}
+
+// TestClockIsAtMostATickStale: the pool's clock serves a stored reading
+// for at most a tick, then reads the clock again.
+func TestClockIsAtMostATickStale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newClock()
+		defer c.stop()
+		time.Sleep(time.Second)
+		if got := c.now(); got != time.Second {
+			t.Fatalf("now = %v, want 1s", got)
+		}
+		time.Sleep(clockTick / 2)
+		if got := c.now(); got != time.Second {
+			t.Errorf("half a tick later, now = %v, want the stored 1s", got)
+		}
+		time.Sleep(clockTick)
+		if got, want := c.now(), time.Second+3*clockTick/2; got != want {
+			t.Errorf("a tick and a half later, now = %v, want %v, read again", got, want)
+		}
+		time.Sleep(time.Hour) // no submission: the timer is not re-armed
+		if got := c.now(); got != time.Hour+time.Second+3*clockTick/2 {
+			t.Errorf("after an idle hour, now = %v", got)
+		}
+	})
+}
