@@ -5,15 +5,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/lameduck/lameduck/config"
 )
 
 // Conn is one WebSocket connection of a [Hub]. Its methods are safe for
@@ -29,6 +33,9 @@ type Conn struct {
 	idx    int             // index in hub.conns, guarded by hub.mu
 	br     *bufio.Reader   // gorilla's read buffer, read by the reader only
 	raw    syscall.RawConn // the socket, to wait for data; nil: wait in gorilla
+	// closing is set once the close frame is queued: from then on the
+	// close handshake bounds the wait for the peer, not keepalive.
+	closing atomic.Bool
 
 	mu        sync.Mutex
 	state     connState
@@ -129,10 +136,17 @@ func (c *Conn) SendPrepared(pm *websocket.PreparedMessage) error {
 }
 
 // Close starts a close handshake: the messages queued so far are written,
-// then a close frame with code and reason; the connection ends when the peer
-// answers, or after websocket.handshakeTimeout. It returns [ErrClosed] if
-// the connection is already closing.
+// then a close frame with code (1000-4999) and reason (at most 123 bytes);
+// the connection ends when the peer answers, or after
+// websocket.handshakeTimeout. It returns [ErrClosed] if the connection is
+// already closing.
 func (c *Conn) Close(code int, reason string) error {
+	if code < 1000 || code > 4999 || code == websocket.CloseNoStatusReceived || code == websocket.CloseAbnormalClosure || code == websocket.CloseTLSHandshake {
+		return fmt.Errorf("wsmodule: Close: code %d cannot be sent: use 1000-4999 except 1005, 1006 and 1015", code)
+	}
+	if len(reason) > config.MaxCloseReason {
+		return fmt.Errorf("wsmodule: Close: the reason is %d bytes; a close frame carries at most %d", len(reason), config.MaxCloseReason)
+	}
 	if !c.beginClose(websocket.FormatCloseMessage(code, reason), false, nil) {
 		return ErrClosed
 	}
@@ -214,6 +228,7 @@ func (c *Conn) beginClose(payload []byte, drain bool, release func()) bool {
 		return false
 	}
 	c.state = stateClosing
+	c.closing.Store(true)
 	c.drainSent = drain
 	c.release = release
 	c.pushLocked(outbound{kind: kindClose, data: payload})
@@ -232,8 +247,12 @@ func (c *Conn) pingDue() {
 }
 
 // touch pushes the read deadline: a peer must send something (a pong will
-// do) within websocket.pongTimeout.
+// do) within websocket.pongTimeout. Once the close frame is queued, the
+// close handshake sets the deadline instead.
 func (c *Conn) touch() {
+	if c.closing.Load() {
+		return
+	}
 	_ = c.ws.SetReadDeadline(time.Now().Add(c.hub.cfg.PongTimeout))
 }
 

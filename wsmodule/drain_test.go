@@ -162,11 +162,11 @@ func TestDrainForceClosesPeerThatNeverAnswers(t *testing.T) {
 	}))
 	url := serve(t, hub)
 
+	silentConnected := time.Now() // before the server's side of it
 	silent := dial(t, url, nil)
 	silentClose := make(chan struct{})
 	silent.SetCloseHandler(func(int, string) error { close(silentClose); return nil }) // no answer
 	go func() { _, _ = readAll(silent) }()
-	silentConnected := time.Now()
 
 	ends := make([]chan error, others)
 	for i := range others {

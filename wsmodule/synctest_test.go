@@ -67,7 +67,8 @@ func newPipeServer(t *testing.T, hub *Hub) *pipeServer {
 	return p
 }
 
-// dial connects a gorilla client over a new pipe.
+// dial connects a gorilla client over a new pipe and waits until the hub's
+// OnConnect has run for it, so that connections are numbered in dial order.
 func (p *pipeServer) dial(t *testing.T) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -84,6 +85,7 @@ func (p *pipeServer) dial(t *testing.T) *websocket.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
+	synctest.Wait()
 	return c
 }
 
@@ -317,7 +319,8 @@ func TestDrainParallelismSkipsStalledPeer(t *testing.T) {
 
 // TestConnCloseWaitsForAnswer: Conn.Close writes what is queued, then the
 // close frame; a peer that answers ends the connection cleanly, one that
-// does not is dropped after websocket.handshakeTimeout.
+// does not is dropped after websocket.handshakeTimeout, even if it keeps
+// sending messages.
 func TestConnCloseWaitsForAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig()
@@ -327,6 +330,8 @@ func TestConnCloseWaitsForAnswer(t *testing.T) {
 		polite := p.dial(t)
 		silent := p.dial(t)
 		silent.SetCloseHandler(func(int, string) error { return nil })
+		chatty := p.dial(t)
+		chatty.SetCloseHandler(func(int, string) error { return nil })
 		politeEnd := make(chan []string, 1)
 		go func() {
 			got, err := readAll(polite)
@@ -336,8 +341,22 @@ func TestConnCloseWaitsForAnswer(t *testing.T) {
 			politeEnd <- got
 		}()
 		go func() { _, _ = readAll(silent) }()
+		go func() { _, _ = readAll(chatty) }()
+		go func() {
+			// Talks every second but never answers the close frame.
+			for chatty.WriteMessage(websocket.TextMessage, []byte("still here")) == nil {
+				time.Sleep(time.Second)
+			}
+		}()
 		synctest.Wait()
-		for i := range 2 {
+		c := ct.conn(0)
+		if err := c.Close(websocket.CloseNoStatusReceived, ""); err == nil {
+			t.Fatal("Close accepted code 1005, which must not be sent")
+		}
+		if err := c.Close(4000, strings.Repeat("x", 124)); err == nil {
+			t.Fatal("Close accepted a 124-byte reason")
+		}
+		for i := range 3 {
 			c := ct.conn(i)
 			if err := c.SendText("last words"); err != nil {
 				t.Fatal(err)
@@ -356,8 +375,13 @@ func TestConnCloseWaitsForAnswer(t *testing.T) {
 		if d, ok := ct.at(0); !ok || d != 0 {
 			t.Fatalf("polite peer ended at %v (ended %v), want at once", d, ok)
 		}
-		if d, ok := ct.at(1); !ok || d != cfg.HandshakeTimeout {
-			t.Fatalf("silent peer ended at %v (ended %v), want %v", d, ok, cfg.HandshakeTimeout)
+		for i, name := range []string{1: "silent", 2: "chatty"} {
+			if i == 0 {
+				continue
+			}
+			if d, ok := ct.at(i); !ok || d != cfg.HandshakeTimeout {
+				t.Fatalf("%s peer ended at %v (ended %v), want %v", name, d, ok, cfg.HandshakeTimeout)
+			}
 		}
 		if st := hub.Stats(); st.ClosedClean != 1 {
 			t.Fatalf("stats %+v: want 1 clean close", st)

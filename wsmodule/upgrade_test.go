@@ -17,7 +17,8 @@ import (
 func TestReadLimitClosesWith1009(t *testing.T) {
 	cfg := testConfig()
 	cfg.ReadLimit = 1024
-	hub := newTestHub(t, cfg, OnMessage(echo))
+	serverEnded := make(chan error, 2)
+	hub := newTestHub(t, cfg, OnMessage(echo), OnClose(func(_ *Conn, err error) { serverEnded <- err }))
 	url := serve(t, hub)
 	bystander := dial(t, url, nil)
 	roundTrip(t, bystander, "before")
@@ -31,6 +32,9 @@ func TestReadLimitClosesWith1009(t *testing.T) {
 	_, err := readAll(big)
 	if code, _ := closeCode(err); code != websocket.CloseMessageTooBig {
 		t.Fatalf("oversized message: connection ended with %v, want close 1009", err)
+	}
+	if err := <-serverEnded; !errors.Is(err, websocket.ErrReadLimit) {
+		t.Fatalf("server side ended with %v, want the read limit", err)
 	}
 	roundTrip(t, bystander, "after")
 	if st := hub.Stats(); st.TooBig != 1 {
