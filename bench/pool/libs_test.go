@@ -24,16 +24,29 @@ import (
 type library struct {
 	name string
 	run  func(limit, n int, work func())
-	// stopWithin is the drain with a deadline: submit n tasks of which
-	// those for which hangs(i) is true never return until release is
-	// closed, then stop with a deadline. It returns what the library can
-	// report about the tasks it could not wait for: how many it can count
-	// and how many it can name. wait waits for every task after release.
-	stopWithin func(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (counted, named int, wait func())
+	// stopWithin runs the drain d (nil for a variant whose drain is
+	// another library's). It returns what the library can report about
+	// the tasks it could not wait for: how many it can count and how many
+	// it can name. wait waits for every task after d.release is closed.
+	stopWithin func(d drain) (counted, named int, wait func())
+}
+
+// drain is a drain with a deadline: submit n tasks, of which those for
+// which hangs(i) is true ignore every cancellation and return only once
+// release is closed, then stop with the deadline. With settle, the other
+// tasks return before the stop begins, so that what a library counts does
+// not depend on how fast a loaded machine runs them (tests).
+type drain struct {
+	n        int
+	hangs    func(int) bool
+	release  <-chan struct{}
+	deadline time.Duration
+	settle   bool
 }
 
 var libraries = []library{
 	{"bgwork", runBgwork, stopBgwork},
+	{"bgwork-queue0", runBgworkWithoutQueue, nil},
 	{"goroutines+WaitGroup", runGoroutines, stopGoroutines},
 	{"errgroup", runErrgroup, stopErrgroup},
 	{"conc", runConc, stopConc},
@@ -47,8 +60,21 @@ func must(err error) {
 	}
 }
 
+// runBgwork gives a bounded pool a queue as long as the batch, so that Go
+// never blocks: pond's contract (its queue has no bound).
 func runBgwork(limit, n int, work func()) {
-	p, err := bgwork.New(config.Tasks{MaxRunning: limit, WhenFull: config.Wait})
+	runBgworkQueue(limit, n, n, work)
+}
+
+// runBgworkWithoutQueue has no queue: past the limit, Go blocks until a
+// slot frees, the contract of the channel semaphore, errgroup, conc and
+// ants. Without a limit it is runBgwork.
+func runBgworkWithoutQueue(limit, n int, work func()) {
+	runBgworkQueue(limit, 0, n, work)
+}
+
+func runBgworkQueue(limit, queue, n int, work func()) {
+	p, err := bgwork.New(config.Tasks{MaxRunning: limit, Queue: queue, WhenFull: config.Wait})
 	must(err)
 	ctx := context.Background()
 	task := func(context.Context) error { work(); return nil }
@@ -127,20 +153,26 @@ func runPond(limit, n int, work func()) {
 	p.StopAndWait()
 }
 
-func hungTasks(n int, hangs func(int) bool, release <-chan struct{}, submit func(func())) {
-	quick := func() {}
-	hung := func() { <-release } // ignores every cancellation
-	for i := range n {
-		if hangs(i) {
+// hungTasks submits the tasks of d.
+func hungTasks(d drain, submit func(func())) {
+	var quickDone sync.WaitGroup
+	quick := func() { quickDone.Done() }
+	hung := func() { <-d.release } // ignores every cancellation
+	for i := range d.n {
+		if d.hangs(i) {
 			submit(hung)
 		} else {
+			quickDone.Add(1)
 			submit(quick)
 		}
 	}
+	if d.settle {
+		quickDone.Wait()
+	}
 }
 
-func stopBgwork(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
-	p := stopBgworkPool(n, hangs, release, deadline)
+func stopBgwork(d drain) (int, int, func()) {
+	p := stopBgworkPool(d)
 	named := 0
 	for _, s := range p.Stragglers() {
 		if s.Name != "" && s.Detail != "" {
@@ -152,13 +184,13 @@ func stopBgwork(n int, hangs func(int) bool, release <-chan struct{}, deadline t
 
 // stopBgworkPool submits the tasks to a bgwork pool and stops it with the
 // deadline, with a force grace of 1ms.
-func stopBgworkPool(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) *bgwork.Pool {
+func stopBgworkPool(d drain) *bgwork.Pool {
 	p, err := bgwork.New(config.Tasks{}, bgwork.WithForceGrace(time.Millisecond))
 	must(err)
-	hungTasks(n, hangs, release, func(f func()) {
+	hungTasks(d, func(f func()) {
 		must(p.Go(context.Background(), "bench.task", func(context.Context) error { f(); return nil }))
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	ctx, cancel := context.WithTimeout(context.Background(), d.deadline)
 	defer cancel()
 	_ = p.Stop(ctx) // an error that counts the tasks still running
 	return p
@@ -177,47 +209,47 @@ func waitWithin(wait func(), deadline time.Duration) (done <-chan struct{}) {
 	return ch
 }
 
-func stopGoroutines(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
+func stopGoroutines(d drain) (int, int, func()) {
 	var wg sync.WaitGroup
-	hungTasks(n, hangs, release, func(f func()) {
+	hungTasks(d, func(f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	})
-	done := waitWithin(wg.Wait, deadline)
+	done := waitWithin(wg.Wait, d.deadline)
 	return 0, 0, func() { <-done }
 }
 
-func stopErrgroup(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
+func stopErrgroup(d drain) (int, int, func()) {
 	var g errgroup.Group
-	hungTasks(n, hangs, release, func(f func()) { g.Go(func() error { f(); return nil }) })
-	done := waitWithin(func() { _ = g.Wait() }, deadline)
+	hungTasks(d, func(f func()) { g.Go(func() error { f(); return nil }) })
+	done := waitWithin(func() { _ = g.Wait() }, d.deadline)
 	return 0, 0, func() { <-done }
 }
 
-func stopConc(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
+func stopConc(d drain) (int, int, func()) {
 	p := pool.New()
-	hungTasks(n, hangs, release, p.Go)
-	done := waitWithin(p.Wait, deadline)
+	hungTasks(d, p.Go)
+	done := waitWithin(p.Wait, d.deadline)
 	return 0, 0, func() { <-done }
 }
 
-func stopAnts(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
+func stopAnts(d drain) (int, int, func()) {
 	p, err := ants.NewPool(0)
 	must(err)
 	var wg sync.WaitGroup // ants cannot wait for its tasks once ReleaseTimeout gave up
-	hungTasks(n, hangs, release, func(f func()) {
+	hungTasks(d, func(f func()) {
 		wg.Add(1)
 		must(p.Submit(func() { defer wg.Done(); f() }))
 	})
-	_ = p.ReleaseTimeout(deadline) // ants.ErrTimeout
+	_ = p.ReleaseTimeout(d.deadline) // ants.ErrTimeout
 	return p.Running(), 0, wg.Wait
 }
 
-func stopPond(n int, hangs func(int) bool, release <-chan struct{}, deadline time.Duration) (int, int, func()) {
+func stopPond(d drain) (int, int, func()) {
 	p := pond.NewPool(0)
-	hungTasks(n, hangs, release, func(f func()) { must(p.Go(f)) })
+	hungTasks(d, func(f func()) { must(p.Go(f)) })
 	stopped := p.Stop()
-	t := time.NewTimer(deadline)
+	t := time.NewTimer(d.deadline)
 	defer t.Stop()
 	select {
 	case <-stopped.Done():
