@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -156,11 +157,16 @@ func TestWebSocketEchoesAndRelays(t *testing.T) {
 	for _, c := range []*websocket.Conn{a, b} {
 		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	}
-	if err := a.WriteMessage(websocket.TextMessage, []byte("only a hears this")); err != nil {
-		t.Fatal(err)
-	}
-	if _, m, err := a.ReadMessage(); err != nil || string(m) != "only a hears this" {
-		t.Fatalf("echo: %q %v", m, err)
+	// An echo round trip on each shows that the hub serves both (a client's
+	// Dial can return a moment before its hub tracks the connection).
+	for i, c := range []*websocket.Conn{a, b} {
+		msg := fmt.Sprintf("only client %d hears this", i)
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		if _, m, err := c.ReadMessage(); err != nil || string(m) != msg {
+			t.Fatalf("echo: %q %v, want %q", m, err, msg)
+		}
 	}
 	if code, body := send(t, "POST", app.URL("public")+"/publish", "to all"); code != 200 || !strings.Contains(body, "2 WebSocket client(s)") {
 		t.Fatalf("POST /publish: %d %q", code, body)
