@@ -107,9 +107,11 @@ const (
 // wire. It is not safe for concurrent use; conn guards it.
 type h2streams struct {
 	in, out frameScanner
-	// open maps the streams the client opened that are not closed in both
-	// directions to the ends seen.
-	open map[uint32]uint8
+	// open lists the streams the client opened that are not closed in
+	// both directions, with the ends seen. A connection has few streams
+	// open at once (at most its MaxConcurrentStreams), so a slice searched
+	// linearly is cheaper than a map.
+	open []openStream
 	// maxClient is the highest stream ID the client opened.
 	maxClient uint32
 	// goAway is set once a GOAWAY from the server has reached the socket.
@@ -119,6 +121,28 @@ type h2streams struct {
 	// pushed is set if the server promised a stream: we do not follow
 	// pushed streams, so the connection is left to the server to close.
 	pushed bool
+}
+
+type openStream struct {
+	id   uint32
+	ends uint8
+}
+
+func (h *h2streams) find(id uint32) int {
+	for i := len(h.open) - 1; i >= 0; i-- {
+		if h.open[i].id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *h2streams) remove(id uint32) {
+	if i := h.find(id); i >= 0 {
+		last := len(h.open) - 1
+		h.open[i] = h.open[last]
+		h.open = h.open[:last]
+	}
 }
 
 // read accounts for frames the client sent.
@@ -139,10 +163,7 @@ func (h *h2streams) clientFrame(f frameHeader, _ []byte) {
 			if h.goAway && f.stream > h.lastStream {
 				return // the server ignores streams after its GOAWAY
 			}
-			if h.open == nil {
-				h.open = make(map[uint32]uint8)
-			}
-			h.open[f.stream] = 0
+			h.open = append(h.open, openStream{id: f.stream})
 		}
 		if f.flags&flagEndStream != 0 {
 			h.end(f.stream, remoteDone)
@@ -152,7 +173,7 @@ func (h *h2streams) clientFrame(f frameHeader, _ []byte) {
 			h.end(f.stream, remoteDone)
 		}
 	case frameRSTStream:
-		delete(h.open, f.stream)
+		h.remove(f.stream)
 	}
 }
 
@@ -163,7 +184,7 @@ func (h *h2streams) serverFrame(f frameHeader, payload []byte) {
 			h.end(f.stream, localDone)
 		}
 	case frameRSTStream:
-		delete(h.open, f.stream)
+		h.remove(f.stream)
 	case framePushPromise:
 		h.pushed = true
 	case frameGoAway:
@@ -177,25 +198,27 @@ func (h *h2streams) serverFrame(f frameHeader, payload []byte) {
 		}
 		h.goAway = true
 		h.goAwayCode = binary.BigEndian.Uint32(payload[4:8])
-		for id := range h.open {
-			if id > h.lastStream {
-				delete(h.open, id) // opened after the GOAWAY's cut: ignored
+		kept := h.open[:0]
+		for _, st := range h.open {
+			if st.id <= h.lastStream {
+				kept = append(kept, st) // those after the GOAWAY's cut are ignored
 			}
 		}
+		h.open = kept
 	}
 }
 
 func (h *h2streams) end(id uint32, side uint8) {
-	ends, ok := h.open[id]
-	if !ok {
+	i := h.find(id)
+	if i < 0 {
 		return
 	}
-	ends |= side
-	if ends == localDone|remoteDone {
-		delete(h.open, id)
-		return
+	h.open[i].ends |= side
+	if h.open[i].ends == localDone|remoteDone {
+		last := len(h.open) - 1
+		h.open[i] = h.open[last]
+		h.open = h.open[:last]
 	}
-	h.open[id] = ends
 }
 
 // drained reports whether the server said a graceful GOAWAY and every
