@@ -48,15 +48,18 @@ type Coordinator struct {
 	// Shutdowner), so that a runner waiting for its own signal wakes.
 	wake func()
 
-	mu       sync.Mutex
-	steps    [len(phaseNames)][]Step
-	started  bool
-	end      time.Time // end of the budget, once started
-	current  *phaseRun
-	signals  int
-	report   *StopReport
-	stopping chan struct{} // closed when the stop begins
-	done     chan struct{} // closed when the stop has ended
+	mu      sync.Mutex
+	steps   [len(phaseNames)][]Step
+	started bool
+	end     time.Time // end of the budget, once started
+	current *phaseRun
+	signals int
+	// hurryPending is a second signal that arrived when no phase could
+	// take it (during readiness-off or between phases).
+	hurryPending bool
+	report       *StopReport
+	stopping     chan struct{} // closed when the stop begins
+	done         chan struct{} // closed when the stop has ended
 }
 
 // Option configures a [Coordinator].
@@ -162,7 +165,17 @@ func (c *Coordinator) Stop(ctx context.Context) (*StopReport, error) {
 func (c *Coordinator) Interrupt(reason string) {
 	c.mu.Lock()
 	c.signals++
-	n, run := c.signals, c.current
+	n := c.signals
+	if n == 2 {
+		// Readiness-off only flips flags: a hurry there is meant for the
+		// preStop delay that follows. Between phases, the next phase takes
+		// it. Either way it waits in hurryPending for runPhase.
+		if c.current != nil && c.current.phase != ReadinessOff {
+			c.current.hurry()
+		} else {
+			c.hurryPending = true
+		}
+	}
 	c.mu.Unlock()
 	switch {
 	case n == 1:
@@ -172,9 +185,6 @@ func (c *Coordinator) Interrupt(reason string) {
 		}
 	case n == 2:
 		c.log.Warn("second stop signal: hurrying the stop", zap.String("signal", reason))
-		if run != nil {
-			run.hurry()
-		}
 	default:
 		c.log.Error("third stop signal: exiting now, the stop is abandoned", zap.String("signal", reason), zap.Int("exit_code", ExitAborted))
 		_ = c.log.Sync()
@@ -363,7 +373,23 @@ func (c *Coordinator) runPhase(p Phase, steps []Step, stopStart time.Time) Phase
 	run := &phaseRun{phase: p, hurryCh: make(chan struct{}, 1), moveCh: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.current = run
+	if c.hurryPending && p != ReadinessOff {
+		c.hurryPending = false
+		run.hurry()
+	}
 	c.mu.Unlock()
+	defer func() {
+		// A hurry that this phase did not take (it ended first) goes to
+		// the next phase.
+		c.mu.Lock()
+		c.current = nil
+		select {
+		case <-run.hurryCh:
+			c.hurryPending = true
+		default:
+		}
+		c.mu.Unlock()
+	}()
 
 	ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), forceDeadlineKey{}, forceBy()), deadline)
 	defer cancel()
@@ -441,6 +467,13 @@ wait:
 				reports[i].Stragglers = rep.Stragglers()
 			}
 			c.log.Error("stop step ignored its deadline and was abandoned", zap.String("phase", p.String()), zap.String("step", s.Name))
+		}
+	}
+	for _, r := range reports {
+		// A step that saw its deadline pass returned at the same instant
+		// as the phase's timer fired: the phase was forced all the same.
+		if r.Outcome == StepForced || r.Outcome == StepAbandoned {
+			pr.Outcome = PhaseForced
 		}
 	}
 	pr.Steps = reports

@@ -342,6 +342,32 @@ func TestSecondSignalSkipsPreStopDelayThenForcesCurrentPhase(t *testing.T) {
 	})
 }
 
+func TestSecondSignalDuringReadinessOffSkipsTheDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := lifecycle.New(stopCfg())
+		r := &recorder{t0: time.Now()}
+		// A readiness-off step that takes a moment, so that the second
+		// signal lands in that phase: it is meant for the delay after it.
+		must(t, c.Register(sleeper(r, lifecycle.ReadinessOff, "flag", 10*time.Millisecond)))
+		c.Interrupt("signal terminated")
+		time.Sleep(5 * time.Millisecond)
+		c.Interrupt("signal terminated")
+		<-c.Done()
+		rep := c.Report()
+		ro, _ := rep.Phase(lifecycle.ReadinessOff)
+		pd, _ := rep.Phase(lifecycle.PreStopDelay)
+		if ro.Outcome != lifecycle.PhaseCompleted {
+			t.Errorf("readiness-off %s, want completed: a second signal must not force it", ro.Outcome)
+		}
+		if pd.Outcome != lifecycle.PhaseCutShort || pd.Duration != 0 {
+			t.Errorf("preStop %s after %v, want cut short at once", pd.Outcome, pd.Duration)
+		}
+		if !rep.Clean() {
+			t.Errorf("report not clean:\n%s", rep)
+		}
+	})
+}
+
 func TestThirdSignalExitsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		exited := make(chan int, 1)

@@ -40,7 +40,16 @@ type coordinatorParams struct {
 	Checks    []ReadinessCheck `group:"lameduck.readiness"`
 	LC        fx.Lifecycle
 	Shut      fx.Shutdowner
+	Signals   *signalPolicy `optional:"true"`
 }
+
+type signalPolicy struct{ ignore bool }
+
+// IgnoreSignals keeps the coordinator from listening to SIGTERM and SIGINT:
+// only app.Stop (or [Coordinator.Interrupt]) stops the app. For tests, so that
+// a Ctrl-C during `go test` reaches the test runner, and for programs that
+// handle signals themselves.
+var IgnoreSignals = fx.Supply(&signalPolicy{ignore: true})
 
 func newFx(p coordinatorParams) *Coordinator {
 	opts := []Option{WithObservers(p.Observers...)}
@@ -56,6 +65,9 @@ func newFx(p coordinatorParams) *Coordinator {
 	// The signal listener's hook is appended when the coordinator is built,
 	// before the servers that need it, so it stops after they do: a third
 	// signal still exits while later Fx hooks run.
+	if p.Signals != nil && p.Signals.ignore {
+		return c
+	}
 	var stopListening func()
 	p.LC.Append(fx.Hook{
 		OnStart: func(context.Context) error {

@@ -135,12 +135,16 @@ func (r *StopReport) Phase(p Phase) (PhaseReport, bool) {
 	return PhaseReport{}, false
 }
 
-// String renders a compact timeline for people reading logs:
+// String renders a compact timeline for people reading logs: one line per
+// phase, and under a phase each step that did not end cleanly, with what it
+// cut off:
 //
-//	stop (signal terminated): clean in 5.31s of a 25s budget
-//	  +0s      readiness-off   0s      completed
-//	  +0s      prestop-delay   5s      completed
-//	  +5s      shutdown        310ms   completed  http.public
+//	stop (signal terminated): NOT clean in 15.3s of a 25s budget
+//	  +0s       readiness-off  0s       completed
+//	  +0s       prestop-delay  5s       completed
+//	  +5s       shutdown       10.25s   forced at 10s
+//	      http.public: forced
+//	        cut: request GET /slow (server public), age 12.3s
 //	  ...
 func (r *StopReport) String() string {
 	var b strings.Builder
