@@ -117,7 +117,10 @@ func New(cfg config.Config, opts ...fx.Option) (*App, error) {
 
 func start(cfg config.Config, logger *zap.Logger, opts []fx.Option) (*App, error) {
 	a := &App{cfg: cfg}
-	all := []fx.Option{lameduck.WithConfig(cfg), fx.Populate(&a.servers, &a.coord)}
+	// The test runner owns SIGINT: a Ctrl-C during `go test` must stop
+	// the tests, not start a stop of the app. App.Interrupt stands in for
+	// the signals.
+	all := []fx.Option{lameduck.WithConfig(cfg), lifecycle.IgnoreSignals, fx.Populate(&a.servers, &a.coord)}
 	if logger != nil {
 		all = append(all, fx.Decorate(func(*zap.Logger) *zap.Logger { return logger }))
 	}
