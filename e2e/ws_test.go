@@ -167,7 +167,8 @@ func (p *publisher) run(ctx context.Context, interval time.Duration) {
 // required returns the messages that a connection to the replica of slot
 // name, open from conn to close, must have received: those the replica
 // accepted (2xx) in a request that began after the connection was set up
-// and ended before its close frame arrived.
+// (the client had the server's echo of its first message, so the hub
+// tracked it) and ended before its close frame arrived.
 func (p *publisher) required(name string, conn, close int64) []int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()

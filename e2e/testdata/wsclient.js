@@ -4,7 +4,8 @@
 //
 //   node wsclient.js <url> <clients> <first-client-number> <server-header>
 //
-// Each client reads numbered text messages, checks order and gaps, answers
+// Each client sends "e2e-ready", which the server echoes, then reads numbered
+// text messages, checks order and gaps, answers
 // the server's close frame, reconnects at once, and records each connection.
 // Commands on stdin: "sync" prints "sync <connected> <min-last>" (the lowest
 // last message number among the connected clients); "stop" closes every
@@ -27,6 +28,11 @@ const { performance } = require('perf_hooks');
 // Unix nanoseconds (to the microsecond), as a JSON number.
 const nowNs = () => Math.round((performance.timeOrigin + performance.now()) * 1000) * 1000;
 
+// Each client sends PROBE after the handshake; the connection counts as set
+// up when the server has echoed it (the server's hub may track a connection
+// a moment after the handshake's response has left).
+const PROBE = 'e2e-ready';
+
 const out = { conns: [], dial_failures: [] };
 let connected = 0;
 let stopping = false;
@@ -48,16 +54,21 @@ function connect(id, backoff) {
   });
   ws.on('open', () => {
     opened = true;
-    rec.t_conn = nowNs();
-    connected++;
-    counted = true;
-    ws._counted = true;
     live.add(ws);
     ws._rec = rec;
+    ws.send(PROBE);
   });
   ws.on('message', (data) => {
     if (rec.by !== '') return;
     const s = data.toString();
+    if (s === PROBE && rec.t_conn === 0) {
+      // The server echoed: it tracks the connection now.
+      rec.t_conn = nowNs();
+      connected++;
+      counted = true;
+      ws._counted = true;
+      return;
+    }
     if (!/^[0-9]+$/.test(s)) { rec.bad++; return; }
     const v = parseInt(s, 10);
     if (rec.first < 0) rec.first = v;
@@ -87,6 +98,7 @@ function connect(id, backoff) {
       rec.code = code;
       rec.t_close = rec.t_close_frame || nowNs();
     }
+    if (rec.t_conn === 0) rec.t_conn = rec.t_close; // never set up: nothing was due to it
     out.conns.push(rec);
     if (!stopping) connect(id, 10);
   });

@@ -4,6 +4,11 @@
 // they arrive in order without a gap, answers the server's close frame,
 // reconnects at once, and records every connection it had (see [Conn]).
 //
+// A connection counts as set up when the server has echoed a first message
+// ([Probe]) back: the handshake's response can reach the client before the
+// server's hub tracks the connection, and a message broadcast in between
+// does not reach it.
+//
 // It reads commands, one per line, on standard input:
 //
 //	sync   prints "sync <connected> <min-last>": the clients connected now,
@@ -31,15 +36,20 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// Probe is the message each client sends after the handshake; the server
+// echoes it.
+const Probe = "e2e-ready"
+
 // Conn is the record of one client connection.
 type Conn struct {
 	Client int `json:"client"`
 	// Server is the value of the -server-header response header of the
 	// handshake: the load balancer's name for the replica.
 	Server string `json:"server"`
-	// Conn and Close are Unix nanoseconds: when the handshake completed and
-	// when the close frame arrived (or the client sent its own, or the
-	// connection failed).
+	// Conn and Close are Unix nanoseconds: when the server's echo of Probe
+	// arrived (so the server tracked the connection), and when the close
+	// frame arrived (or the client sent its own, or the connection
+	// failed). Conn is Close if the echo never came.
 	Conn  int64 `json:"t_conn"`
 	Close int64 `json:"t_close"`
 	// By says who ended the connection: "server" (a close frame
@@ -194,14 +204,17 @@ func (s *state) client(id int) {
 // serve reads one connection until it ends.
 func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 	defer ws.Close()
-	c := Conn{Client: id, Server: resp.Header.Get(s.header), Conn: time.Now().UnixNano(), First: -1, Last: -1}
+	c := Conn{Client: id, Server: resp.Header.Get(s.header), First: -1, Last: -1}
 	last := new(atomic.Int64)
 	last.Store(-1)
-	s.last.Store(id, last)
-	s.connected.Add(1)
-	var closed atomic.Bool // the count went down already
+	var counted atomic.Bool // in s.connected and s.last
+	up := func() {
+		s.last.Store(id, last)
+		s.connected.Add(1)
+		counted.Store(true)
+	}
 	down := func() {
-		if closed.CompareAndSwap(false, true) {
+		if counted.CompareAndSwap(true, false) {
 			s.last.Delete(id)
 			s.connected.Add(-1)
 		}
@@ -242,6 +255,13 @@ func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 		case <-done:
 		}
 	}()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(Probe)); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		c.By, c.Close, c.Err, c.Code = "error", time.Now().UnixNano(), err.Error(), websocket.CloseAbnormalClosure
+		c.Conn = c.Close
+		return c
+	}
 	for {
 		_, msg, err := ws.ReadMessage()
 		if err != nil {
@@ -262,6 +282,9 @@ func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 					c.Code = ce.Code
 				}
 			}
+			if c.Conn == 0 {
+				c.Conn = c.Close // never set up: nothing was due to it
+			}
 			return c
 		}
 		s.mu.Lock()
@@ -269,6 +292,13 @@ func (s *state) serve(id int, ws *websocket.Conn, resp *http.Response) Conn {
 		s.mu.Unlock()
 		if stopping {
 			continue // after the close frame: not counted
+		}
+		if string(msg) == Probe && c.Conn == 0 {
+			s.mu.Lock()
+			c.Conn = time.Now().UnixNano()
+			s.mu.Unlock()
+			up()
+			continue
 		}
 		v, err := strconv.ParseInt(string(msg), 10, 64)
 		switch {

@@ -32,6 +32,11 @@ func TestClientRecordsGapsClosesAndReconnects(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		if _, m, err := c.ReadMessage(); err != nil || string(m) != Probe {
+			t.Errorf("first message %q, %v; want the probe", m, err)
+			return
+		}
+		_ = c.WriteMessage(websocket.TextMessage, []byte(Probe))
 		if conns.Load() == 1 {
 			for _, m := range []string{"1", "2", "4", "x"} { // 3 is missing, x is not a number
 				_ = c.WriteMessage(websocket.TextMessage, []byte(m))
