@@ -75,11 +75,12 @@ func (l *lineLog) String() string {
 }
 
 // waitFor returns the first line at index >= from that matches, waiting
-// until timeout or until done is closed.
+// until timeout, or until done is closed (the process exited: its output is
+// complete).
 func (l *lineLog) waitFor(from int, match func(string) bool, timeout time.Duration, done <-chan struct{}) (logLine, int, bool) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-	for {
+	for last := false; ; {
 		l.mu.Lock()
 		for i := from; i < len(l.lines); i++ {
 			if match(l.lines[i].Text) {
@@ -91,19 +92,15 @@ func (l *lineLog) waitFor(from int, match func(string) bool, timeout time.Durati
 		from = len(l.lines)
 		ch := l.changed
 		l.mu.Unlock()
+		if last {
+			return logLine{}, from, false
+		}
 		select {
 		case <-ch:
 		case <-done:
-			// one last look: the line may have come with the exit
-			done = nil
-			deadline.Reset(0)
+			last = true // one last look at what came with the exit
 		case <-deadline.C:
-			l.mu.Lock()
-			n := len(l.lines)
-			l.mu.Unlock()
-			if from == n {
-				return logLine{}, n, false
-			}
+			last = true
 		}
 	}
 }
