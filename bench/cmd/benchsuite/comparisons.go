@@ -48,7 +48,7 @@ func jobList(quick bool) []*job {
 		{name: "ws-memory", module: "bench", pkg: "./ws",
 			bench: "^BenchmarkIdleConnMemory$", benchtime: "1x", maxRounds: 3},
 		{name: "ws-broadcast", module: "root", pkg: "./wsmodule",
-			bench: "^BenchmarkBroadcast$", benchtime: pick("3000x", "500x")},
+			bench: "^BenchmarkBroadcast$", benchtime: pick("300x", "100x")},
 		{name: "pool-empty", module: "bench", pkg: "./pool",
 			bench: "^BenchmarkEmpty$", benchtime: pick("300000x", "100000x")},
 		{name: "pool-sleep", module: "bench", pkg: "./pool",
