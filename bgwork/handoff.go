@@ -2,53 +2,87 @@ package bgwork
 
 import "sync/atomic"
 
-// handoffCells is how many tasks may be on their way to the goroutines
-// started for them at once; past that, tasks go through the queue.
-const handoffCells = 1024
+// handoffChunkLen is how many tasks one chunk of a handoff holds.
+const handoffChunkLen = 512
 
 // handoff passes each task of a pool without a limit to the goroutine
 // started for it.
 //
 // `go p.runTask(t)` would allocate a closure for every task, a second
-// allocation beside the task. Instead the submitter puts the task in the
-// next cell of a ring, under Pool.mu, and starts a goroutine with a
-// function value made once per pool (which allocates nothing); the
-// goroutine claims the next cell number with an atomic add and takes the
-// task in it. Unlike a lock or a shared stack, this moves no cache line
-// back and forth between the submitter's core and the runners' for each
-// task: the submitter writes cells in order and the runners read them in
-// order.
+// allocation beside the task. Instead the submitter appends the task to the
+// handoff, under Pool.mu, and starts a goroutine with a function value made
+// once per pool (which allocates nothing); the goroutine claims the next
+// number with an atomic add and takes the task with that number. Unlike a
+// lock or a shared stack, this moves no cache line back and forth between
+// the submitter's core and the runners' for each task: the submitter writes
+// the tasks in order and the runners read them in order. Tasks are kept in
+// chunks of handoffChunkLen, linked in order; a chunk is garbage once all
+// its tasks were taken.
 //
-// Why a claimed cell always holds its task: every fill is followed by the
-// start of one goroutine, and every such goroutine claims one number. When
-// a goroutine claims number k, k+1 goroutines have claimed, so one of them
-// belongs to a fill numbered k or more; that fill came after fill k (fills
-// are made under Pool.mu, in order), and its goroutine's claim came before
-// or is this claim. So fill k happened before the claim of k. A cell is
-// filled again only once its task was taken (put checks that it is empty),
-// so the task taken from cell k is task k.
+// Why the task numbered k is there when a goroutine claims k: every append
+// is followed by the start of one goroutine, and every such goroutine
+// claims one number. When a goroutine claims k, k+1 goroutines have
+// claimed, so one of them was started after an append numbered k or more;
+// that append came after append k (appends are made under Pool.mu, in
+// order), and its goroutine's claim came before this claim, or is it. So
+// append k happened before the claim of k.
 type handoff struct {
-	_      [64]byte // keep taken off the lines of the Pool's other fields
-	taken  atomic.Uint64
-	_      [56]byte
-	filled uint64 // cells filled; under Pool.mu
-	cells  [handoffCells]atomic.Pointer[task]
+	_     [64]byte // keep taken off the cache lines of the Pool's other fields
+	taken atomic.Uint64
+	_     [56]byte
+
+	// first is a chunk at or before the one holding the next number to
+	// claim: goroutines look for their task from there.
+	first atomic.Pointer[handoffChunk]
+
+	// Under Pool.mu.
+	appended uint64
+	last     *handoffChunk
 }
 
-// put puts t in the next cell, if that cell is empty, and reports whether
-// it did; then exactly one goroutine must call take. Pool.mu is held.
-func (h *handoff) put(t *task) bool {
-	c := &h.cells[h.filled%handoffCells]
-	if c.Load() != nil { // its goroutine has not taken it yet
-		return false
+// handoffChunk holds the tasks numbered base to base+handoffChunkLen-1.
+type handoffChunk struct {
+	base  uint64
+	tasks [handoffChunkLen]atomic.Pointer[task]
+	next  atomic.Pointer[handoffChunk]
+}
+
+// put appends t; then exactly one goroutine must call take. Pool.mu is held.
+func (h *handoff) put(t *task) {
+	i := h.appended % handoffChunkLen
+	if i == 0 { // the last chunk is full, or there is none yet
+		c := &handoffChunk{base: h.appended}
+		if h.last == nil {
+			h.first.Store(c)
+		} else {
+			h.last.next.Store(c)
+		}
+		h.last = c
 	}
-	c.Store(t)
-	h.filled++
-	return true
+	h.last.tasks[i].Store(t)
+	h.appended++
 }
 
-// take returns the task of the next claimed cell.
+// take claims the next number and returns its task.
 func (h *handoff) take() *task {
+	c := h.first.Load() // before the claim, so at or before the chunk of k
 	k := h.taken.Add(1) - 1
-	return h.cells[k%handoffCells].Swap(nil)
+	for k-c.base >= handoffChunkLen {
+		c = c.next.Load()
+	}
+	if k == c.base { // the first claim in c: goroutines may start from c now
+		h.advance(c)
+	}
+	return c.tasks[k-c.base].Swap(nil) // the chunk keeps no finished task alive
+}
+
+// advance moves first forward to c, unless another goroutine moved it
+// further already.
+func (h *handoff) advance(c *handoffChunk) {
+	for {
+		f := h.first.Load()
+		if f.base >= c.base || h.first.CompareAndSwap(f, c) {
+			return
+		}
+	}
 }

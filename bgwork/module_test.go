@@ -47,7 +47,9 @@ func TestModuleWaitsForTasksInTheWaitPhase(t *testing.T) {
 	}
 
 	var finished atomic.Bool
+	mailStarted := make(chan struct{})
 	if err := pool.Go(context.Background(), "invoice.mail", func(context.Context) error {
+		close(mailStarted)
 		<-release
 		finished.Store(true)
 		return nil
@@ -55,6 +57,7 @@ func TestModuleWaitsForTasksInTheWaitPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Go(context.Background(), "invoice.pdf", func(context.Context) error { return errors.New("no template") })
+	<-mailStarted
 
 	if err := app.Stop(context.Background()); err != nil {
 		t.Fatalf("app.Stop: %v\n%v", err, coord.Report())

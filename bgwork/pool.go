@@ -70,7 +70,7 @@ type Pool struct {
 	clock    *clock
 
 	// Without a limit, handoff passes tasks to the goroutines started with
-	// runHandedOff. workFn is p.work, and runHandedOff p.runHandedOff:
+	// runHandedOff. runHandedOff is p.startHandedOff and workFn p.work:
 	// function values made once, so that starting a goroutine with them
 	// allocates nothing.
 	handoff      *handoff
@@ -86,20 +86,28 @@ type Pool struct {
 	drained   chan struct{} // closed when draining and no task is left
 	drainOnce sync.Once
 
-	mu         sync.Mutex
-	registry   registry        // the tasks taken that may not have ended
-	starting   taskList        // tasks given a slot, whose new worker has not taken them yet
-	queue      taskList        // tasks taken without a slot, waiting for one, oldest first
-	waiters    taskList        // tasks whose submitters wait for room, oldest first
-	taken      int             // tasks given to workers that have not ended
-	workers    int             // goroutines in work
-	closed     bool            // the stop began
-	spare      []chan struct{} // empty channels for waiting submitters, reused
-	cutDone    bool            // the stop reached its deadline
-	cut        []*task         // the tasks not ended then
-	cutDropped int             // how many of them were queued, and dropped
-	cutAt      time.Duration
-	counters   Stats
+	mu       sync.Mutex
+	counters Stats
+	closed   bool // the stop began
+
+	// Without a limit: the tasks started that may not have ended.
+	registry registry
+
+	// With a limit.
+	taken       int          // tasks taken (queued or running) that have not ended
+	queue       queue        // tasks taken and not started, oldest first
+	workers     int          // goroutines in work
+	busy        []*worker    // the workers running a task
+	idle        []*worker    // records of workers that exited, for reuse
+	lastContext *taskContext // see contextFor
+	waiters     waiterList   // submitters waiting for room, oldest first
+	spare       []*waiter    // records of waiters that returned, for reuse
+
+	// What the stop's deadline cut off.
+	cutDone bool
+	cutAt   time.Duration
+	cut     []cutTask    // the tasks running then
+	dropped []submission // the tasks queued then, which never ran
 }
 
 // New returns a pool configured by cfg. It takes tasks at once; stop it with
@@ -167,17 +175,20 @@ func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context)
 	if fn == nil {
 		return fmt.Errorf("bgwork: task %q: nil function", name)
 	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if !p.admit() {
 		return p.refuse(name, ErrDraining)
 	}
-	t := &task{pool: p, values: ctx, name: name, fn: fn, start: p.clock.now()}
+	s := submission{values: ctx, name: name, fn: fn, start: p.clock.now()}
 	if p.limit == 0 {
-		p.launch(t)
+		p.launch(s)
 		return nil
 	}
 	p.mu.Lock()
 	if p.taken < p.capacity {
-		p.takeLocked(t)
+		p.takeLocked(s)
 		p.mu.Unlock()
 		return nil
 	}
@@ -191,7 +202,7 @@ func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context)
 		p.release()
 		return p.refuse(name, ErrFull)
 	}
-	return p.waitForRoom(ctx, t) // unlocks p.mu
+	return p.waitForRoom(ctx, s) // unlocks p.mu
 }
 
 // admit counts a submission in, unless the stop has begun.
@@ -227,82 +238,72 @@ func (p *Pool) refuse(name string, why error) error {
 	return fmt.Errorf("bgwork: task %q not started: %w", name, why)
 }
 
-// launch starts a goroutine for t, in a pool without a limit.
-func (p *Pool) launch(t *task) {
+// launch starts a goroutine for s, in a pool without a limit.
+func (p *Pool) launch(s submission) {
+	t := &task{taskContext: taskContext{pool: p, values: s.values}, name: s.name, fn: s.fn, start: s.start}
 	p.mu.Lock()
-	if p.handoff.put(t) {
-		p.registry.add(t, &p.counters)
-		p.startLocked(t)
-		p.mu.Unlock()
-		go p.runHandedOff()
-		return
-	}
-	// The goroutines started for the last handoffCells tasks have not all
-	// begun yet: this one goes to a worker of its own instead.
-	p.takeLocked(t)
-	p.mu.Unlock()
-}
-
-// startLocked records t as running. p.mu is held.
-func (p *Pool) startLocked(t *task) {
-	t.set(running)
-	p.counters.Started++
-}
-
-// takeLocked gives t to a new worker, if fewer than the limit run, or else
-// queues it. p.mu is held.
-func (p *Pool) takeLocked(t *task) {
-	t.onWorker = true
-	p.taken++
 	p.registry.add(t, &p.counters)
-	if p.limit > 0 && p.workers >= p.limit {
-		t.set(queued)
-		p.queue.pushBack(t)
-		return
-	}
-	p.startLocked(t)
-	p.starting.pushBack(t)
-	p.workers++
-	go p.workFn()
+	p.counters.Started++
+	p.handoff.put(t)
+	p.mu.Unlock()
+	go p.runHandedOff()
 }
 
-// waitForRoom queues t's submitter until the pool takes t, the stop refuses
-// it, or ctx ends. p.mu is held on entry and released.
-func (p *Pool) waitForRoom(ctx context.Context, t *task) error {
-	t.set(waiting)
-	if n := len(p.spare); n > 0 {
-		t.accepted = p.spare[n-1]
-		p.spare = p.spare[:n-1]
-	} else {
-		t.accepted = make(chan struct{}, 1)
+// takeLocked queues s, and starts a worker for it if fewer than the limit
+// run. p.mu is held.
+func (p *Pool) takeLocked(s submission) {
+	p.taken++
+	p.queue.push(s)
+	if p.workers < p.limit {
+		p.workers++
+		go p.workFn()
 	}
-	p.waiters.pushBack(t)
+}
+
+// waitForRoom waits until the pool takes s, the stop refuses it, or ctx
+// ends. p.mu is held on entry and released.
+func (p *Pool) waitForRoom(ctx context.Context, s submission) error {
+	w := p.newWaiterLocked(s)
+	p.waiters.pushBack(w)
 	p.mu.Unlock()
 	select {
-	case <-t.accepted:
+	case <-w.wake:
 	case <-ctx.Done():
 		p.mu.Lock()
-		if t.is(waiting) {
-			p.waiters.remove(t)
-			p.spare = append(p.spare, t.accepted)
+		if w.state == waitWaiting {
+			p.waiters.remove(w)
+			p.spare = append(p.spare, w)
 			p.mu.Unlock()
 			p.release()
 			p.refused.Add(1)
-			return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", t.name, context.Cause(ctx))
+			return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", s.name, context.Cause(ctx))
 		}
 		p.mu.Unlock()
-		<-t.accepted // taken or refused just now: the signal is on its way
+		<-w.wake // taken or refused just now: the signal is on its way
 	}
 	p.mu.Lock()
-	p.spare = append(p.spare, t.accepted)
-	t.accepted = nil
-	wasRefused := t.is(refused) // set before the signal
+	refused := w.state == waitRefused
+	p.spare = append(p.spare, w)
 	p.mu.Unlock()
-	if wasRefused {
+	if refused {
 		p.release()
-		return p.refuse(t.name, ErrDraining)
+		return p.refuse(s.name, ErrDraining)
 	}
 	return nil
+}
+
+// newWaiterLocked returns a record for a submitter that waits for room.
+// p.mu is held.
+func (p *Pool) newWaiterLocked(s submission) *waiter {
+	var w *waiter
+	if n := len(p.spare); n > 0 {
+		w = p.spare[n-1]
+		p.spare = p.spare[:n-1]
+	} else {
+		w = &waiter{wake: make(chan struct{}, 1)}
+	}
+	w.task, w.state = s, waitWaiting
+	return w
 }
 
 // Stats are the pool's counters since it was created.
@@ -321,7 +322,8 @@ type Stats struct {
 	// Refused counts submissions that [Pool.Go] turned down: pool full,
 	// stop begun, or the caller's context ended while it waited.
 	Refused int64
-	// Running is the number of tasks running now.
+	// Running is the number of tasks running now (without a limit: or
+	// about to, in a goroutine started for them).
 	Running int64
 	// Queued is the number of tasks taken that wait for a free slot now.
 	Queued int64
@@ -335,10 +337,22 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	p.registry.sweep(&p.counters)
 	s := p.counters
+	s.Running = int64(len(p.registry.tasks) + len(p.busy))
 	s.Queued = int64(p.queue.len)
-	s.Running = int64(len(p.registry.tasks)) - s.Queued
 	s.Waiting = int64(p.waiters.len)
 	p.mu.Unlock()
 	s.Refused = p.refused.Load()
 	return s
+}
+
+// count counts a task that ended as o.
+func (s *Stats) count(o taskState) {
+	switch o {
+	case succeeded:
+		s.Completed++
+	case failed:
+		s.Failed++
+	case panicked:
+		s.Panicked++
+	}
 }

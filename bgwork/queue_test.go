@@ -21,13 +21,16 @@ import (
 func TestQueueTakesTasksBeyondMaxRunning(t *testing.T) {
 	p := newPool(t, config.Tasks{MaxRunning: 2, Queue: 3, WhenFull: config.Fail})
 	release := make(chan struct{})
+	started := make(chan struct{}, 5)
 	var ran atomic.Int64
-	block := func(context.Context) error { <-release; ran.Add(1); return nil }
+	block := func(context.Context) error { started <- struct{}{}; <-release; ran.Add(1); return nil }
 	for i := range 5 {
 		if err := p.Go(context.Background(), fmt.Sprintf("t%d", i), block); err != nil {
 			t.Fatalf("task %d: %v, want it taken (2 running + 3 queued fit)", i, err)
 		}
 	}
+	<-started
+	<-started
 	if s := p.Stats(); s.Running != 2 || s.Queued != 3 {
 		t.Errorf("stats %+v, want 2 running and 3 queued", s)
 	}
@@ -192,87 +195,61 @@ func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 	})
 }
 
-// TestWithoutLimitTasksGoToWorkersWhenTheHandoffIsFull fills the handoff
-// cell that the next task would take, as if its goroutine had not started
-// yet: tasks then go to workers of their own, and still all run.
-func TestWithoutLimitTasksGoToWorkersWhenTheHandoffIsFull(t *testing.T) {
-	p := newPool(t, config.Tasks{})
-	next := &p.handoff.cells[p.handoff.filled%handoffCells]
-	placeholder := &task{pool: p, name: "placeholder"}
-	next.Store(placeholder)
-	release := make(chan struct{})
-	var ran atomic.Int64
-	for range 50 {
-		if err := p.Go(context.Background(), "overflow", func(context.Context) error { <-release; ran.Add(1); return nil }); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if s := p.Stats(); s.Running != 50 || s.Queued != 0 {
-		t.Errorf("stats %+v, want 50 running: no limit, so none waits", s)
-	}
-	if p.handoff.filled != 0 {
-		t.Errorf("%d tasks went through the full handoff", p.handoff.filled)
-	}
-	close(release)
-	next.Store(nil)
-	stop(t, p)
-	if s := p.Stats(); ran.Load() != 50 || s.Started != 50 || s.Completed != 50 {
-		t.Errorf("ran %d, stats %+v; want 50 started and completed", ran.Load(), s)
-	}
-}
-
-// TestHandoffPassesTasksInOrder: the ring hands tasks out in the order they
-// were put, and refuses a task when the next cell is still taken.
+// TestHandoffPassesTasksInOrder: the handoff hands tasks out in the order
+// they were put, across chunks, and keeps no reference to a task it handed
+// out.
 func TestHandoffPassesTasksInOrder(t *testing.T) {
 	h := new(handoff)
-	tasks := make([]*task, handoffCells+1)
+	const n = 3*handoffChunkLen + 7
+	tasks := make([]*task, n)
 	for i := range tasks {
 		tasks[i] = &task{name: fmt.Sprint(i)}
 	}
-	for i := range handoffCells {
-		if !h.put(tasks[i]) {
-			t.Fatalf("put %d into an empty cell failed", i)
+	for i := range n {
+		h.put(tasks[i])
+		if i%100 == 0 { // takes interleaved with puts, as goroutines start
+			if got := h.take(); got != tasks[i/100] {
+				t.Fatalf("take = %s, want %d", got.name, i/100)
+			}
 		}
 	}
-	if h.put(tasks[handoffCells]) {
-		t.Fatal("put into a cell whose task was not taken succeeded")
-	}
-	if got := h.take(); got != tasks[0] {
-		t.Fatalf("take = %s, want 0", got.name)
-	}
-	if !h.put(tasks[handoffCells]) {
-		t.Fatal("put into the cell just taken failed")
-	}
-	for i := 1; i <= handoffCells; i++ {
+	for i := (n-1)/100 + 1; i < n; i++ {
 		if got := h.take(); got != tasks[i] {
 			t.Fatalf("take = %s, want %d", got.name, i)
 		}
 	}
+	if f := h.first.Load(); f != h.last || f.base != 3*handoffChunkLen {
+		t.Errorf("first chunk starts at %d, want the last one, at %d", f.base, 3*handoffChunkLen)
+	}
+	for i := range h.last.tasks {
+		if h.last.tasks[i].Load() != nil {
+			t.Fatalf("the last chunk still holds task %d after it was taken", h.last.base+uint64(i))
+		}
+	}
 }
 
-// TestEndedTasksDoNotPileUp: the registry of a busy pool is swept of ended
-// tasks as it goes, so it stays near the number of live tasks.
+// TestEndedTasksDoNotPileUp: the registry of a busy pool without a limit is
+// swept of ended tasks as it goes, so it stays near the number of live
+// tasks.
 func TestEndedTasksDoNotPileUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		for _, cfg := range []config.Tasks{{}, {MaxRunning: 4, Queue: 100}} {
-			p := newPool(t, cfg)
-			most := 0
-			for range 100 {
-				for range 50 {
-					p.Go(context.Background(), "quick", func(context.Context) error { return nil })
-				}
-				synctest.Wait() // every task so far has ended
-				p.mu.Lock()
-				most = max(most, len(p.registry.tasks))
-				p.mu.Unlock()
+		p := newPool(t, config.Tasks{})
+		most := 0
+		for range 100 {
+			for range 50 {
+				p.Go(context.Background(), "quick", func(context.Context) error { return nil })
 			}
-			stop(t, p)
-			if most > 2*50+minSweep {
-				t.Errorf("%+v: the registry held up to %d tasks while at most 50 were live, want at most %d", cfg, most, 2*50+minSweep)
-			}
-			if s := p.Stats(); s.Completed != 5000 {
-				t.Errorf("%+v: %d completed, want 5000", cfg, s.Completed)
-			}
+			synctest.Wait() // every task so far has ended
+			p.mu.Lock()
+			most = max(most, len(p.registry.tasks))
+			p.mu.Unlock()
+		}
+		stop(t, p)
+		if most > 2*50+minSweep {
+			t.Errorf("the registry held up to %d tasks while at most 50 were live, want at most %d", most, 2*50+minSweep)
+		}
+		if s := p.Stats(); s.Completed != 5000 {
+			t.Errorf("%d completed, want 5000", s.Completed)
 		}
 	})
 }

@@ -2,16 +2,17 @@ package bgwork
 
 import "slices"
 
-// registry lists the tasks a pool has taken and that may not have ended,
-// oldest first: the stop names those it cuts off, and Stats counts them.
+// registry lists the tasks a pool without a limit has started and that may
+// not have ended, oldest first: the stop names those it cuts off, and Stats
+// counts them.
 //
-// A task is added when the pool takes it, under Pool.mu. It is not removed
-// when it ends: the goroutine that ran it only stores its final state in
-// it, so that a task of a pool without a limit ends without taking the
-// pool's lock. Ended tasks are swept out, and counted, once the registry
-// has doubled since the last sweep (so each task is swept out at a constant
-// cost), and whenever the pool reports (Stats, Stragglers, the stop).
-// All of it is under Pool.mu.
+// A task is added when it is handed to its goroutine, under Pool.mu. It is
+// not removed when it ends: the goroutine that ran it only stores its final
+// state in it, so that a task ends without taking the pool's lock. Ended
+// tasks are swept out, and counted, once the registry has doubled since the
+// last sweep (so each task is swept out at a constant cost), and whenever
+// the pool reports (Stats, Stragglers, the stop). All of it is under
+// Pool.mu.
 type registry struct {
 	tasks   []*task
 	sweepAt int
@@ -35,19 +36,11 @@ func (r *registry) add(t *task, counts *Stats) {
 func (r *registry) sweep(counts *Stats) {
 	live := r.tasks[:0]
 	for _, t := range r.tasks {
-		switch t.load() {
-		case succeeded:
-			counts.Completed++
-		case failed:
-			counts.Failed++
-		case panicked:
-			counts.Panicked++
-		case dropped:
-			counts.Dropped++
-		default:
-			live = append(live, t)
+		if o := t.load(); o != running {
+			counts.count(o)
 			continue
 		}
+		live = append(live, t)
 	}
 	clear(r.tasks[len(live):])
 	r.tasks = live

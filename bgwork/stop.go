@@ -1,8 +1,10 @@
 package bgwork
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,7 +59,7 @@ func (p *Pool) Stop(ctx context.Context) error {
 		return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, all returned; dropped %d queued: %w", nCancelled, nDropped, context.Cause(ctx))
 	case <-grace.C:
 	}
-	names, left := p.runningNames(maxLoggedNames)
+	names, left := p.stillRunning(maxLoggedNames)
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
 		zap.String("pool", p.name), zap.Int("running", left), zap.Strings("tasks", names))
 	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running; dropped %d queued: %w", nCancelled, left, nDropped, context.Cause(ctx))
@@ -77,15 +79,30 @@ func (p *Pool) beginDrain() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for t := p.waiters.popFront(); t != nil; t = p.waiters.popFront() {
-		t.set(refused)
-		t.accepted <- struct{}{}
+	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
+		w.state = waitRefused
+		w.wake <- struct{}{}
 	}
 }
 
-// cutOff records the tasks that have not ended as cut off, drops the
-// queued ones, and cancels every task's context. It returns how many tasks
-// were running then and how many it dropped.
+// cutTask is a task that was running when the stop reached its deadline.
+type cutTask struct {
+	name     string
+	start    time.Duration
+	t        *task // without a limit: the task, whose state says when it ended
+	returned bool  // with a limit: set by its worker when it returned
+}
+
+func (c *cutTask) ended() bool {
+	if c.t != nil {
+		return c.t.load() != running
+	}
+	return c.returned
+}
+
+// cutOff records the running tasks as cut off, drops the queued ones, and
+// cancels every task's context. It returns how many tasks were running and
+// how many it dropped.
 func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	p.mu.Lock()
 	first := !p.cutDone
@@ -93,17 +110,22 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 		p.cutDone = true
 		p.cutAt = p.clock.exact()
 		p.registry.sweep(&p.counters)
-		p.cut = append(p.cut, p.registry.tasks...)
-		for _, t := range p.cut {
+		for _, t := range p.registry.tasks {
 			t.cut = true
+			p.cut = append(p.cut, cutTask{name: t.name, start: t.start, t: t})
 		}
-		for t := p.queue.popFront(); t != nil; t = p.queue.popFront() {
-			t.set(dropped)
+		for _, w := range p.busy {
+			p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
+			w.cut = len(p.cut)
+		}
+		for s, ok := p.queue.pop(); ok; s, ok = p.queue.pop() {
+			s.values, s.fn = nil, nil // keep the name and the age only
+			p.dropped = append(p.dropped, s)
 			p.taken--
-			p.cutDropped++
 		}
+		p.counters.Dropped += int64(len(p.dropped))
 	}
-	nCancelled, nDropped = len(p.cut)-p.cutDropped, p.cutDropped
+	nCancelled, nDropped = len(p.cut), len(p.dropped)
 	p.mu.Unlock()
 	if first {
 		for range nDropped {
@@ -129,36 +151,44 @@ func (p *Pool) forceBy(ctx context.Context) time.Time {
 // Stragglers names the tasks that the stop cut off: those running when it
 // reached its deadline (with their age then, or their age now if they still
 // run), and the queued ones it dropped then. Before the deadline it names
-// the tasks running and queued now. The coordinator calls it after
-// [Pool.Stop] returned, or while Stop still runs if it abandoned the step.
+// the tasks running and queued now, oldest first. The coordinator calls it
+// after [Pool.Stop] returned, or while Stop still runs if it abandoned the
+// step.
 func (p *Pool) Stragglers() []lifecycle.Straggler {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.clock.exact()
-	var out []lifecycle.Straggler
-	for _, t := range p.cut {
-		s := lifecycle.Straggler{Kind: "task", Name: t.name, Age: p.cutAt - t.start}
-		switch t.load() {
-		case running:
-			s.Detail, s.Age = p.name+": still running after its context was cancelled", now-t.start
-		case dropped:
-			s.Detail = p.name + ": queued, dropped at the stop deadline before it started"
-		default:
-			s.Detail = p.name + ": cancelled at the stop deadline, then returned"
-		}
-		out = append(out, s)
+	straggler := func(name, detail string, age time.Duration) lifecycle.Straggler {
+		return lifecycle.Straggler{Kind: "task", Name: name, Detail: p.name + ": " + detail, Age: age}
 	}
+	var out []lifecycle.Straggler
+	for _, c := range p.cut {
+		if c.ended() {
+			out = append(out, straggler(c.name, "cancelled at the stop deadline, then returned", p.cutAt-c.start))
+		} else {
+			out = append(out, straggler(c.name, "still running after its context was cancelled", now-c.start))
+		}
+	}
+	for _, s := range p.dropped {
+		out = append(out, straggler(s.name, "queued, dropped at the stop deadline before it started", p.cutAt-s.start))
+	}
+	var running []lifecycle.Straggler
 	p.registry.sweep(&p.counters)
 	for _, t := range p.registry.tasks {
-		if t.cut {
-			continue
+		if !t.cut {
+			running = append(running, straggler(t.name, "running", now-t.start))
 		}
-		detail := p.name + ": running"
-		if t.is(queued) {
-			detail = p.name + ": queued"
-		}
-		out = append(out, lifecycle.Straggler{Kind: "task", Name: t.name, Detail: detail, Age: now - t.start})
 	}
+	for _, w := range p.busy {
+		if w.cut == 0 {
+			running = append(running, straggler(w.task.name, "running", now-w.task.start))
+		}
+	}
+	slices.SortStableFunc(running, func(a, b lifecycle.Straggler) int { return cmp.Compare(b.Age, a.Age) })
+	out = append(out, running...)
+	p.queue.each(func(s *submission) {
+		out = append(out, straggler(s.name, "queued", now-s.start))
+	})
 	return out
 }
 
@@ -166,19 +196,18 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 // (Stragglers) has them all.
 const maxLoggedNames = 20
 
-// runningNames returns the names of up to limit running tasks, oldest
-// first, saying how many more there are, and how many run.
-func (p *Pool) runningNames(limit int) (names []string, n int) {
+// stillRunning returns the names of up to limit tasks that the stop cut off
+// and that still run, saying how many more there are, and how many run.
+func (p *Pool) stillRunning(limit int) (names []string, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.registry.sweep(&p.counters)
-	for _, t := range p.registry.tasks {
-		if !t.is(running) {
+	for _, c := range p.cut {
+		if c.ended() {
 			continue
 		}
 		n++
 		if len(names) < limit {
-			names = append(names, t.name)
+			names = append(names, c.name)
 		}
 	}
 	if n > limit {

@@ -7,116 +7,229 @@ import (
 	"go.uber.org/zap"
 )
 
-// startHandedOff runs the task handed off to it (pools without a limit).
-func (p *Pool) startHandedOff() {
-	t := p.handoff.take()
-	if o, returned := p.run(t); returned {
-		p.end(t, o)
-	}
-}
-
-// end records how t ended and counts it out (pools without a limit: no
-// lock is taken).
-func (p *Pool) end(t *task, o taskState) {
-	t.set(o)
-	p.release()
-}
-
-// work runs the task it was started for, then queued tasks one after
-// another, without parking between them, and returns when the queue is
-// empty.
-func (p *Pool) work() {
-	p.mu.Lock()
-	for {
-		t := p.starting.popFront()
-		if t == nil {
-			t = p.queue.popFront()
-			if t == nil {
-				p.workers--
-				p.mu.Unlock()
-				return
-			}
-			p.startLocked(t)
-		}
-		p.mu.Unlock()
-		o, returned := p.run(t)
-		if !returned {
-			return // runtime.Goexit: run passed the queue on to another worker
-		}
-		p.mu.Lock()
-		p.endLocked(t, o)
-	}
-}
-
-// endLocked records how t, a task run by a worker, ended, gives its room in
-// the pool to the submitter that waited longest, if any, and counts t out.
-// p.mu is held.
-func (p *Pool) endLocked(t *task, o taskState) {
-	t.set(o)
-	p.taken--
-	if w := p.waiters.popFront(); w != nil {
-		p.takeLocked(w)
-		w.accepted <- struct{}{}
-	}
-	p.release()
-}
-
-// run calls t's function and reports how it ended. A panic is recovered.
-// If the function calls runtime.Goexit, run lets it through after it has
-// ended t itself and, on a worker, started another worker for the queue;
-// then returned is false.
-func (p *Pool) run(t *task) (o taskState, returned bool) {
+// call runs fn, the function of the task named name, with ctx (and the
+// per-task timeout), and reports how it ended. A panic is recovered, logged
+// and passed to the ErrorHandler. A runtime.Goexit is let through: the
+// caller's own deferred function accounts for it.
+func (p *Pool) call(name string, ctx context.Context, fn func(context.Context) error) (o taskState) {
 	defer func() {
-		if returned {
-			return
+		if r := recover(); r != nil { // nil during a runtime.Goexit
+			p.taskFailed(name, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
+			o = panicked
 		}
-		r := recover()
-		if r == nil { // runtime.Goexit: this goroutine is going away
-			p.taskFailed(t, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
-			p.goexited(t)
-			return
-		}
-		p.taskFailed(t, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
-		o, returned = panicked, true
 	}()
-	var ctx context.Context = t
 	if p.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(t, p.timeout, ErrTaskTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, p.timeout, ErrTaskTimeout)
 		defer cancel()
 	}
-	err := t.fn(ctx)
-	if err != nil {
-		p.taskFailed(t, "task failed", err)
-		return failed, true
+	if err := fn(ctx); err != nil {
+		p.taskFailed(name, "task failed", err)
+		return failed
 	}
-	return succeeded, true
+	return succeeded
 }
 
-// goexited ends t, whose function called runtime.Goexit. If a worker ran
-// t, the worker is going away with it: another takes over the queue.
-func (p *Pool) goexited(t *task) {
-	if !t.onWorker {
-		p.end(t, panicked)
-		return
-	}
-	p.mu.Lock()
-	p.endLocked(t, panicked)
-	if p.queue.len > 0 {
-		go p.workFn() // in this worker's place
-	} else {
-		p.workers--
-	}
-	p.mu.Unlock()
-}
-
-func (p *Pool) taskFailed(t *task, msg string, err error) {
-	fields := []zap.Field{zap.String("pool", p.name), zap.String("task", t.name), zap.Error(err)}
+func (p *Pool) taskFailed(name, msg string, err error) {
+	fields := []zap.Field{zap.String("pool", p.name), zap.String("task", name), zap.Error(err)}
 	if pe, ok := err.(*PanicError); ok {
 		fields = append(fields, zap.Any("panic", pe.Value), zap.ByteString("stack", pe.Stack))
 	}
 	p.log.Error(msg, fields...)
 	if p.onError != nil {
-		p.onError(t.name, err)
+		p.onError(name, err)
 	}
+}
+
+// goexited logs and reports a task whose function called runtime.Goexit.
+func (p *Pool) goexited(name string) {
+	p.taskFailed(name, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
+}
+
+// startHandedOff runs the task handed off to it (pools without a limit),
+// then records how it ended and counts it out, without the pool's lock.
+func (p *Pool) startHandedOff() {
+	t := p.handoff.take()
+	returned := false
+	defer func() {
+		if !returned { // runtime.Goexit
+			p.goexited(t.name)
+			t.set(panicked)
+			p.release()
+		}
+	}()
+	o := p.call(t.name, t, t.fn)
+	returned = true
+	t.set(o)
+	p.release()
+}
+
+// worker is the record of a worker goroutine of a pool with a limit, and of
+// the task it runs. Workers run queued tasks one after another and exit
+// when the queue is empty; their records are reused. Under Pool.mu.
+type worker struct {
+	task submission // the task it runs
+	slot int        // its index in Pool.busy
+	// cut is 1 + the index in Pool.cut of its task, if the stop's
+	// deadline found it running, or 0.
+	cut int
+}
+
+// work runs queued tasks one after another, without parking between them,
+// and returns when the queue is empty.
+func (p *Pool) work() {
+	var w *worker
+	exited := false
+	defer func() {
+		if !exited { // runtime.Goexit in a task: this goroutine is going away
+			p.goexited(w.task.name)
+			p.mu.Lock()
+			p.endLocked(w, panicked)
+			p.retireLocked(w)
+			if p.queue.len > 0 { // another worker takes over the queue
+				p.workers++
+				go p.workFn()
+			}
+			p.mu.Unlock()
+		}
+	}()
+	p.mu.Lock()
+	w = p.newWorkerLocked()
+	for {
+		s, ok := p.queue.pop()
+		if !ok {
+			p.retireLocked(w)
+			p.mu.Unlock()
+			exited = true
+			return
+		}
+		w.task = s
+		p.busyLocked(w)
+		ctx := p.contextFor(s.values)
+		p.mu.Unlock()
+		o := p.call(s.name, ctx, s.fn)
+		p.mu.Lock()
+		p.endLocked(w, o)
+	}
+}
+
+// newWorkerLocked returns a record for a worker that starts. p.mu is held.
+func (p *Pool) newWorkerLocked() *worker {
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		return w
+	}
+	return new(worker)
+}
+
+// retireLocked records that w's goroutine exits, and keeps its record.
+// p.mu is held.
+func (p *Pool) retireLocked(w *worker) {
+	p.workers--
+	p.idle = append(p.idle, w)
+	if p.workers == 0 {
+		p.lastContext = nil // let the last caller's context go
+	}
+}
+
+// busyLocked records that w starts its task. p.mu is held.
+func (p *Pool) busyLocked(w *worker) {
+	w.slot = len(p.busy)
+	p.busy = append(p.busy, w)
+	p.counters.Started++
+}
+
+// endLocked records how w's task ended, gives its room in the pool to the
+// submitter that waited longest, if any, and counts the task out. p.mu is
+// held.
+func (p *Pool) endLocked(w *worker, o taskState) {
+	last := p.busy[len(p.busy)-1]
+	p.busy[w.slot], last.slot = last, w.slot
+	p.busy[len(p.busy)-1] = nil
+	p.busy = p.busy[:len(p.busy)-1]
+	if w.cut > 0 {
+		p.cut[w.cut-1].returned = true
+		w.cut = 0
+	}
+	w.task = submission{}
+	p.counters.count(o)
+	p.taken--
+	if wt := p.waiters.popFront(); wt != nil {
+		wt.state = waitTaken
+		p.takeLocked(wt.task)
+		wt.wake <- struct{}{}
+	}
+	p.release()
+}
+
+// contextFor returns the context for a task whose caller passed values:
+// the one made for the previous task if its caller passed the same, or a
+// new one. A context holds only the pool and the caller's context, so
+// sharing it is safe, and it saves an allocation per task when one caller
+// submits many. p.mu is held.
+func (p *Pool) contextFor(values context.Context) *taskContext {
+	if c := p.lastContext; c != nil && sameContext(c.values, values) {
+		return c
+	}
+	c := &taskContext{pool: p, values: values}
+	p.lastContext = c
+	return c
+}
+
+// waiter is a submitter that waits for room in a full pool. Its record is
+// reused. Under Pool.mu.
+type waiter struct {
+	task       submission
+	state      waitState
+	wake       chan struct{} // signalled once state is waitTaken or waitRefused
+	prev, next *waiter
+}
+
+type waitState uint8
+
+const (
+	waitWaiting waitState = iota
+	waitTaken             // the pool took the task
+	waitRefused           // the stop refused it
+)
+
+// waiterList is an intrusive doubly linked list of waiters, oldest first.
+type waiterList struct {
+	head, tail *waiter
+	len        int
+}
+
+func (l *waiterList) pushBack(w *waiter) {
+	w.prev, w.next = l.tail, nil
+	if l.tail == nil {
+		l.head = w
+	} else {
+		l.tail.next = w
+	}
+	l.tail = w
+	l.len++
+}
+
+func (l *waiterList) remove(w *waiter) {
+	if w.prev == nil {
+		l.head = w.next
+	} else {
+		w.prev.next = w.next
+	}
+	if w.next == nil {
+		l.tail = w.prev
+	} else {
+		w.next.prev = w.prev
+	}
+	w.prev, w.next = nil, nil
+	l.len--
+}
+
+func (l *waiterList) popFront() *waiter {
+	w := l.head
+	if w != nil {
+		l.remove(w)
+	}
+	return w
 }
