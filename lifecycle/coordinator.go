@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,9 @@ const (
 // gives up on it.
 const tightenMargin = 50 * time.Millisecond
 
+// fxStopTrigger is the trigger of a stop begun by Fx's OnStop hook.
+const fxStopTrigger = "fx stop"
+
 // Coordinator runs the stop: it owns the phases, the budget, readiness and
 // the stop signals. Servers, hubs and pools come to it as registered steps;
 // it imports none of them.
@@ -54,6 +58,7 @@ type Coordinator struct {
 	end     time.Time // end of the budget, once started
 	current *phaseRun
 	signals int
+	trigger string // what began the stop
 	// hurryPending is a second signal that arrived when no phase could
 	// take it (during readiness-off or between phases).
 	hurryPending bool
@@ -224,8 +229,14 @@ func (c *Coordinator) ListenSignals() (stop func()) {
 func (c *Coordinator) beginWith(ctx context.Context, trigger string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.started && c.trigger == fxStopTrigger && strings.HasPrefix(trigger, "signal ") {
+		// Fx and the coordinator receive the same SIGTERM; when Fx's path
+		// wins the race, the signal is still the cause.
+		c.trigger = trigger
+	}
 	if !c.started {
 		c.started = true
+		c.trigger = trigger
 		start := time.Now()
 		c.end = start.Add(c.cfg.Total)
 		c.tighten(ctx)
@@ -270,6 +281,7 @@ func (c *Coordinator) run(start time.Time, trigger string) {
 		c.notify(Event{Kind: PhaseEnded, Phase: p, PhaseReport: &pr})
 	}
 	c.mu.Lock()
+	report.Trigger = c.trigger
 	report.Budget = c.end.Sub(start)
 	report.Signals = c.signals
 	c.current = nil

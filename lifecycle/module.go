@@ -107,7 +107,7 @@ func install(p installParams) error {
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
-			c.beginWith(ctx, "fx stop")
+			c.beginWith(ctx, fxStopTrigger)
 			_, err := c.Stop(ctx)
 			return err
 		},

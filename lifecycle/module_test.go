@@ -274,3 +274,32 @@ func TestReadinessFollowsStartAndStop(t *testing.T) {
 		t.Errorf("POST /readyz: %d, want 405", resp.StatusCode)
 	}
 }
+
+func TestSignalIsTheTriggerEvenWhenFxBeganTheStopFirst(t *testing.T) {
+	var coord *lifecycle.Coordinator
+	signalled := make(chan struct{})
+	app := fx.New(fx.NopLogger, config.Supply(validConfig(fastStop())), lifecycle.Module, lifecycle.IgnoreSignals,
+		fx.Provide(lifecycle.AsStep(func() lifecycle.Step {
+			return lifecycle.NewStep(lifecycle.Shutdown, "hold", func(context.Context) error {
+				<-signalled // keeps the stop running until the signal is in
+				return nil
+			})
+		})),
+		fx.Populate(&coord))
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Fx's OnStop hook and the coordinator's listener receive the same
+	// SIGTERM; here Fx's path wins the race.
+	stopped := make(chan error, 1)
+	go func() { stopped <- app.Stop(context.Background()) }()
+	<-coord.Stopping()
+	coord.Interrupt("signal terminated")
+	close(signalled)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if rep := coord.Report(); rep.Trigger != "signal terminated" || rep.Signals != 1 {
+		t.Errorf("trigger %q with %d signals, want the signal, counted once", rep.Trigger, rep.Signals)
+	}
+}
