@@ -70,9 +70,9 @@ type Pool struct {
 	clock    *clock
 
 	// Without a limit, handoff passes tasks to the goroutines started with
-	// runHandedOff. runHandedOff is p.startHandedOff and workFn p.work:
-	// function values made once, so that starting a goroutine with them
-	// allocates nothing.
+	// runHandedOff, and records them (under mu). runHandedOff is
+	// p.startHandedOff and workFn p.work: function values made once, so
+	// that starting a goroutine with them allocates nothing.
 	handoff      *handoff
 	runHandedOff func()
 	workFn       func()
@@ -90,18 +90,16 @@ type Pool struct {
 	counters Stats
 	closed   bool // the stop began
 
-	// Without a limit: the tasks started that may not have ended.
-	registry registry
+	lastContext *taskContext // see contextFor
 
 	// With a limit.
-	taken       int          // tasks taken (queued or running) that have not ended
-	queue       queue        // tasks taken and not started, oldest first
-	workers     int          // goroutines in work
-	busy        []*worker    // the workers running a task
-	idle        []*worker    // records of workers that exited, for reuse
-	lastContext *taskContext // see contextFor
-	waiters     waiterList   // submitters waiting for room, oldest first
-	spare       []*waiter    // records of waiters that returned, for reuse
+	taken   int        // tasks taken (queued or running) that have not ended
+	queue   queue      // tasks taken and not started, oldest first
+	workers int        // goroutines in work
+	busy    []*worker  // the workers running a task
+	idle    []*worker  // records of workers that exited, for reuse
+	waiters waiterList // submitters waiting for room, oldest first
+	spare   []*waiter  // records of waiters that returned, for reuse
 
 	// What the stop's deadline cut off.
 	cutDone bool
@@ -129,8 +127,8 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	}
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
 	p.workFn = p.work
+	p.handoff = &handoff{sweepAt: 4}
 	if p.limit == 0 {
-		p.handoff = new(handoff)
 		p.runHandedOff = p.startHandedOff
 	}
 	for _, o := range opts {
@@ -240,11 +238,9 @@ func (p *Pool) refuse(name string, why error) error {
 
 // launch starts a goroutine for s, in a pool without a limit.
 func (p *Pool) launch(s submission) {
-	t := &task{taskContext: taskContext{pool: p, values: s.values}, name: s.name, fn: s.fn, start: s.start}
 	p.mu.Lock()
-	p.registry.add(t, &p.counters)
+	p.handoff.add(p.contextFor(s.values), s, &p.counters)
 	p.counters.Started++
-	p.handoff.put(t)
 	p.mu.Unlock()
 	go p.runHandedOff()
 }
@@ -335,9 +331,10 @@ type Stats struct {
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	p.registry.sweep(&p.counters)
+	p.sweepLocked()
 	s := p.counters
-	s.Running = int64(len(p.registry.tasks) + len(p.busy))
+	s.Running = int64(len(p.busy))
+	p.handoff.each(func(*slot) { s.Running++ })
 	s.Queued = int64(p.queue.len)
 	s.Waiting = int64(p.waiters.len)
 	p.mu.Unlock()
@@ -354,5 +351,13 @@ func (s *Stats) count(o taskState) {
 		s.Failed++
 	case panicked:
 		s.Panicked++
+	}
+}
+
+// sweepLocked counts the tasks without a limit that ended, and lets go of
+// what they held. p.mu is held.
+func (p *Pool) sweepLocked() {
+	if live := p.handoff.sweep(&p.counters); live == 0 && p.workers == 0 {
+		p.lastContext = nil // nothing runs: let the last caller's context go
 	}
 }

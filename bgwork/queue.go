@@ -52,19 +52,20 @@ func (q *queue) push(s submission) {
 	q.len++
 }
 
-// pop removes the oldest submission.
-func (q *queue) pop() (submission, bool) {
+// popInto moves the oldest submission to s, and reports whether there was
+// one.
+func (q *queue) popInto(s *submission) bool {
 	if q.len == 0 {
-		return submission{}, false
+		return false
 	}
-	s := q.head.s[q.read]
-	q.head.s[q.read] = submission{} // keep nothing alive
+	slot := &q.head.s[q.read]
+	*s, *slot = *slot, submission{} // the chunk keeps nothing alive
 	q.read++
 	q.len--
 	if q.read == queueChunkLen || q.len == 0 {
 		q.dropHead()
 	}
-	return s, true
+	return true
 }
 
 // dropHead removes the head chunk, all read, and recycles it.

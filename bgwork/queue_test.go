@@ -196,41 +196,53 @@ func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 }
 
 // TestHandoffPassesTasksInOrder: the handoff hands tasks out in the order
-// they were put, across chunks, and keeps no reference to a task it handed
-// out.
+// they were put, across chunks; a sweep counts the ended ones, clears their
+// slots and lets go of the chunks all ended.
 func TestHandoffPassesTasksInOrder(t *testing.T) {
-	h := new(handoff)
+	h := &handoff{sweepAt: 1 << 30} // no sweep while adding
+	ctx := &taskContext{values: context.Background()}
+	var counts Stats
 	const n = 3*handoffChunkLen + 7
-	tasks := make([]*task, n)
-	for i := range tasks {
-		tasks[i] = &task{name: fmt.Sprint(i)}
+	var taken []*slot
+	take := func(want int) {
+		s := h.take()
+		if s.name != fmt.Sprint(want) {
+			t.Fatalf("take = %s, want %d", s.name, want)
+		}
+		taken = append(taken, s)
 	}
 	for i := range n {
-		h.put(tasks[i])
-		if i%100 == 0 { // takes interleaved with puts, as goroutines start
-			if got := h.take(); got != tasks[i/100] {
-				t.Fatalf("take = %s, want %d", got.name, i/100)
-			}
+		h.add(ctx, submission{name: fmt.Sprint(i)}, &counts)
+		if i%10 == 0 { // takes interleaved with puts, as goroutines start
+			take(len(taken))
 		}
 	}
-	for i := (n-1)/100 + 1; i < n; i++ {
-		if got := h.take(); got != tasks[i] {
-			t.Fatalf("take = %s, want %d", got.name, i)
-		}
+	for len(taken) < n {
+		take(len(taken))
 	}
 	if f := h.first.Load(); f != h.last || f.base != 3*handoffChunkLen {
 		t.Errorf("first chunk starts at %d, want the last one, at %d", f.base, 3*handoffChunkLen)
 	}
-	for i := range h.last.tasks {
-		if h.last.tasks[i].Load() != nil {
-			t.Fatalf("the last chunk still holds task %d after it was taken", h.last.base+uint64(i))
+	for i, s := range taken[:n-1] { // the last one still runs
+		s.state.Store(uint32(succeeded + taskState(i%2))) // succeeded or failed
+	}
+	live := h.sweep(&counts)
+	if live != 1 || len(h.chunks) != 1 || h.chunks[0] != h.last {
+		t.Errorf("after the sweep: %d live, %d chunks kept; want 1 live (the last task), the last chunk only", live, len(h.chunks))
+	}
+	if counts.Completed+counts.Failed != n-1 {
+		t.Errorf("the sweep counted %d ended tasks, want %d", counts.Completed+counts.Failed, n-1)
+	}
+	for _, s := range taken[:n-1] {
+		if s.ctx != nil || s.fn != nil || s.name != "" {
+			t.Fatalf("the slot of an ended task still holds its context, function or name")
 		}
 	}
 }
 
-// TestEndedTasksDoNotPileUp: the registry of a busy pool without a limit is
-// swept of ended tasks as it goes, so it stays near the number of live
-// tasks.
+// TestEndedTasksDoNotPileUp: a busy pool without a limit lets go of the
+// chunks of ended tasks as it goes, so that it keeps a few, not one per 64
+// tasks it ran.
 func TestEndedTasksDoNotPileUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, config.Tasks{})
@@ -241,12 +253,12 @@ func TestEndedTasksDoNotPileUp(t *testing.T) {
 			}
 			synctest.Wait() // every task so far has ended
 			p.mu.Lock()
-			most = max(most, len(p.registry.tasks))
+			most = max(most, len(p.handoff.chunks))
 			p.mu.Unlock()
 		}
 		stop(t, p)
-		if most > 2*50+minSweep {
-			t.Errorf("the registry held up to %d tasks while at most 50 were live, want at most %d", most, 2*50+minSweep)
+		if most > 12 {
+			t.Errorf("the pool kept up to %d chunks while at most 50 tasks were live, want a few", most)
 		}
 		if s := p.Stats(); s.Completed != 5000 {
 			t.Errorf("%d completed, want 5000", s.Completed)

@@ -89,13 +89,13 @@ func (p *Pool) beginDrain() {
 type cutTask struct {
 	name     string
 	start    time.Duration
-	t        *task // without a limit: the task, whose state says when it ended
+	slot     *slot // without a limit: the task's slot, whose state says when it ended
 	returned bool  // with a limit: set by its worker when it returned
 }
 
 func (c *cutTask) ended() bool {
-	if c.t != nil {
-		return c.t.load() != running
+	if c.slot != nil {
+		return c.slot.load() != running
 	}
 	return c.returned
 }
@@ -109,16 +109,17 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	if first {
 		p.cutDone = true
 		p.cutAt = p.clock.exact()
-		p.registry.sweep(&p.counters)
-		for _, t := range p.registry.tasks {
-			t.cut = true
-			p.cut = append(p.cut, cutTask{name: t.name, start: t.start, t: t})
-		}
+		p.sweepLocked()
+		p.handoff.each(func(s *slot) {
+			s.cut = true
+			p.cut = append(p.cut, cutTask{name: s.name, start: s.start, slot: s})
+		})
 		for _, w := range p.busy {
 			p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
 			w.cut = len(p.cut)
 		}
-		for s, ok := p.queue.pop(); ok; s, ok = p.queue.pop() {
+		var s submission
+		for p.queue.popInto(&s) {
 			s.values, s.fn = nil, nil // keep the name and the age only
 			p.dropped = append(p.dropped, s)
 			p.taken--
@@ -173,12 +174,12 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 		out = append(out, straggler(s.name, "queued, dropped at the stop deadline before it started", p.cutAt-s.start))
 	}
 	var running []lifecycle.Straggler
-	p.registry.sweep(&p.counters)
-	for _, t := range p.registry.tasks {
-		if !t.cut {
-			running = append(running, straggler(t.name, "running", now-t.start))
+	p.sweepLocked()
+	p.handoff.each(func(s *slot) {
+		if !s.cut {
+			running = append(running, straggler(s.name, "running", now-s.start))
 		}
-	}
+	})
 	for _, w := range p.busy {
 		if w.cut == 0 {
 			running = append(running, straggler(w.task.name, "running", now-w.task.start))

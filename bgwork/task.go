@@ -3,17 +3,19 @@ package bgwork
 import (
 	"context"
 	"reflect"
-	"sync/atomic"
 	"time"
 )
 
 // taskContext is the context a task's function receives: the values of the
 // caller's context, and the cancellation of the pool. It holds nothing of
-// its own task, so tasks submitted with the same caller's context may share
-// one (see Pool.contextFor).
+// its own task, so tasks submitted with the same caller's context share one
+// (see Pool.contextFor), and a task costs no allocation of its own.
 type taskContext struct {
 	pool   *Pool
 	values context.Context // the caller's context, for its values only
+	// shareable records that values can be compared with == (see
+	// comparableContext), so that the context can be shared.
+	shareable bool
 }
 
 var _ context.Context = (*taskContext)(nil)
@@ -48,16 +50,14 @@ func (c *taskContext) Value(key any) any {
 // context do.
 func (c *taskContext) String() string { return "bgwork.TaskContext(" + c.pool.name + ")" }
 
-// sameContext reports whether a and b are the same context. It compares
-// them only when that cannot panic: == on two interfaces holding the same
-// type that is not comparable panics, and a context may be of any type.
-// Contexts are pointers (package context's own, and nearly all others) or
-// context.Background and context.TODO.
-func sameContext(a, b context.Context) bool {
-	if a == context.Background() || a == context.TODO() { // compares types first: cannot panic
-		return a == b
-	}
-	return reflect.TypeOf(a).Kind() == reflect.Pointer && a == b
+// comparableContext reports whether c can be compared with == to any other
+// context without a panic (== on two interfaces that hold the same type
+// that is not comparable panics, and a context may be of any type): it is a
+// pointer, as package context's contexts and nearly all others are, or
+// context.Background or context.TODO.
+func comparableContext(c context.Context) bool {
+	return c == context.Background() || c == context.TODO() || // compares types first: cannot panic
+		reflect.TypeOf(c).Kind() == reflect.Pointer
 }
 
 // taskState is how far a task has gone.
@@ -69,22 +69,3 @@ const (
 	failed                     // it returned an error
 	panicked                   // it panicked or called runtime.Goexit
 )
-
-// task is the record of a task of a pool without a limit. It is the only
-// allocation of such a submission: it is also the task's context, and what
-// the handoff passes to the task's goroutine.
-type task struct {
-	taskContext
-	name  string
-	fn    func(context.Context) error
-	start time.Duration // when it was submitted, since the pool's epoch
-	// state is a taskState: the goroutine that ran the task stores how it
-	// ended without taking the pool's lock.
-	state atomic.Uint32
-	// cut records that the stop's deadline found the task running. Under
-	// Pool.mu.
-	cut bool
-}
-
-func (t *task) load() taskState { return taskState(t.state.Load()) }
-func (t *task) set(s taskState) { t.state.Store(uint32(s)) }

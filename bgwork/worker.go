@@ -47,20 +47,21 @@ func (p *Pool) goexited(name string) {
 }
 
 // startHandedOff runs the task handed off to it (pools without a limit),
-// then records how it ended and counts it out, without the pool's lock.
+// then stores how it ended in its slot and counts it out, without the
+// pool's lock.
 func (p *Pool) startHandedOff() {
-	t := p.handoff.take()
+	s := p.handoff.take()
 	returned := false
 	defer func() {
 		if !returned { // runtime.Goexit
-			p.goexited(t.name)
-			t.set(panicked)
+			p.goexited(s.name)
+			s.state.Store(uint32(panicked))
 			p.release()
 		}
 	}()
-	o := p.call(t.name, t, t.fn)
+	o := p.call(s.name, s.ctx, s.fn)
 	returned = true
-	t.set(o)
+	s.state.Store(uint32(o))
 	p.release()
 }
 
@@ -96,18 +97,17 @@ func (p *Pool) work() {
 	p.mu.Lock()
 	w = p.newWorkerLocked()
 	for {
-		s, ok := p.queue.pop()
-		if !ok {
+		if !p.queue.popInto(&w.task) {
 			p.retireLocked(w)
 			p.mu.Unlock()
 			exited = true
 			return
 		}
-		w.task = s
 		p.busyLocked(w)
-		ctx := p.contextFor(s.values)
+		ctx := p.contextFor(w.task.values)
+		name, fn := w.task.name, w.task.fn
 		p.mu.Unlock()
-		o := p.call(s.name, ctx, s.fn)
+		o := p.call(name, ctx, fn)
 		p.mu.Lock()
 		p.endLocked(w, o)
 	}
@@ -169,10 +169,10 @@ func (p *Pool) endLocked(w *worker, o taskState) {
 // sharing it is safe, and it saves an allocation per task when one caller
 // submits many. p.mu is held.
 func (p *Pool) contextFor(values context.Context) *taskContext {
-	if c := p.lastContext; c != nil && sameContext(c.values, values) {
+	if c := p.lastContext; c != nil && c.shareable && c.values == values {
 		return c
 	}
-	c := &taskContext{pool: p, values: values}
+	c := &taskContext{pool: p, values: values, shareable: comparableContext(values)}
 	p.lastContext = c
 	return c
 }
