@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -134,8 +135,9 @@ func TestBuildTable(t *testing.T) {
 		t.Fatalf("rows %+v, want lameduck then plain in each of 2 cases", tb.rows)
 	}
 	http1 := tb.rows[0].cells["shutdown-ms"]
-	if http1.sum.center != 60 || http1.ratio != 60.0/240 {
-		t.Errorf("http1 lameduck: median %v, ratio %v; want 60 and 0.25", http1.sum.center, http1.ratio)
+	// The ratio is the median of the per-round ratios, 50/250 and 70/230.
+	if want := (50.0/250 + 70.0/230) / 2; http1.sum.center != 60 || math.Abs(http1.ratio-want) > 1e-9 {
+		t.Errorf("http1 lameduck: median %v, ratio %v; want 60 and %v", http1.sum.center, http1.ratio, want)
 	}
 	// The http1 target (< 100ms) is met, the h2c one (< 200ms) is not: the
 	// median of 300, 100, 300 is 300.
@@ -146,11 +148,25 @@ func TestBuildTable(t *testing.T) {
 		t.Errorf("h2c checks %+v, want one, not met", c)
 	}
 	md := tb.markdown()
-	for _, want := range []string{"| proto=http1 | lameduck | 60 ms spread 33% (n=2) | 0.25× | < 100 ms (issue 3): met (60 ms) |",
+	for _, want := range []string{"| proto=http1 | lameduck | 60 ms spread 33% (n=2) | 0.25× spread 41% (n=2) | < 100 ms (issue 3): met (60 ms) |",
 		"plain (baseline)", "**NOT MET** (300 ms)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestRatioTo(t *testing.T) {
+	// Paired: one value per round on each side.
+	if r, rs := ratioTo([]float64{10, 30, 20}, []float64{20, 30, 10}); r != 1 || len(rs) != 3 {
+		t.Errorf("paired: %v %v, want the median of 0.5, 1, 2", r, rs)
+	}
+	// Not paired: the ratio of the medians.
+	if r, rs := ratioTo([]float64{10, 30, 20}, []float64{40}); r != 0.5 || rs != nil {
+		t.Errorf("unpaired: %v %v, want 20/40", r, rs)
+	}
+	if r, _ := ratioTo([]float64{1}, nil); !math.IsNaN(r) {
+		t.Errorf("no baseline: %v, want NaN", r)
 	}
 }
 

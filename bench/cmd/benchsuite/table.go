@@ -42,6 +42,35 @@ type target struct {
 	check   func(v lookup) (bool, string) // met, and what was measured
 }
 
+// ratioTo returns the ratio of vals to base. When both have one value per
+// round (the implementation and its baseline ran back to back in the same
+// round), it is the median of the per-round ratios, which cancels the drift
+// of a shared machine from round to round; those ratios are returned too.
+// Otherwise it is the ratio of the medians. It is NaN without a baseline.
+func ratioTo(vals, base []float64) (float64, []float64) {
+	if len(vals) == 0 || len(base) == 0 {
+		return math.NaN(), nil
+	}
+	if len(vals) == len(base) {
+		var rs []float64
+		for i := range vals {
+			if base[i] == 0 {
+				rs = nil
+				break
+			}
+			rs = append(rs, vals[i]/base[i])
+		}
+		if rs != nil {
+			return summarize(rs).center, rs
+		}
+	}
+	b := summarize(base).center
+	if b == 0 {
+		return math.NaN(), nil
+	}
+	return summarize(vals).center / b, nil
+}
+
 // lookup gives a target the results of the case of the row it checks.
 type lookup struct {
 	values func(impl, unit string) []float64
@@ -54,6 +83,12 @@ func (l lookup) median(impl, unit string) (float64, bool) {
 		return 0, false
 	}
 	return summarize(vals).center, true
+}
+
+// ratio returns the ratio of impl's unit to base's (see ratioTo).
+func (l lookup) ratio(impl, base, unit string) (float64, bool) {
+	r, _ := ratioTo(l.values(impl, unit), l.values(base, unit))
+	return r, !math.IsNaN(r)
 }
 
 // noWorse reports whether impl's unit is no larger than other's, or not
@@ -92,7 +127,8 @@ type row struct {
 type cell struct {
 	values []float64
 	sum    summary
-	ratio  float64 // to the baseline; NaN if there is none
+	ratio  float64   // to the baseline; NaN if there is none
+	ratios []float64 // per round, when they pair up
 }
 
 // checked is a target checked against a row.
@@ -151,11 +187,7 @@ func buildTable(spec *tableSpec, rs *results) (*table, error) {
 					continue
 				}
 				c := cell{values: vals, sum: summarize(vals), ratio: math.NaN()}
-				if base := byKey[[2]string{cs, spec.baseline}][m.unit]; len(base) > 0 {
-					if b := summarize(base).center; b != 0 {
-						c.ratio = c.sum.center / b
-					}
-				}
+				c.ratio, c.ratios = ratioTo(vals, byKey[[2]string{cs, spec.baseline}][m.unit])
 				r.cells[m.unit] = c
 				t.runs = max(t.runs, len(vals))
 			}
@@ -244,7 +276,11 @@ func (t *table) markdown() string {
 			}
 			cells = append(cells, v)
 			if m.ratio {
-				cells = append(cells, formatRatio(c.ratio))
+				r := formatRatio(c.ratio)
+				if len(c.ratios) > 1 && r != "1.00×" {
+					r += " " + summarize(c.ratios).variation(c.ratios)
+				}
+				cells = append(cells, r)
 			}
 		}
 		if hasTargets {
