@@ -54,8 +54,9 @@ const (
 // exits when the queue is empty. Either way, no goroutine of the pool stays
 // idle between tasks.
 type Pool struct {
-	// admission counts the tasks admitted and not yet ended, and has the
-	// bit draining set once the stop began. See admit.
+	// admission counts the tasks of a pool without a limit admitted and
+	// not yet ended, and has the bit draining set once the stop began.
+	// See admit.
 	admission atomic.Int64
 	_         [56]byte // keep the hot counter on its own cache line
 
@@ -90,13 +91,13 @@ type Pool struct {
 	counters Stats
 	closed   bool // the stop began
 
-	lastContext *taskContext // see contextFor
+	lastContext *taskContext // see contextFor; without a limit
 
 	// With a limit.
 	taken   int        // tasks taken (queued or running) that have not ended
 	queue   queue      // tasks taken and not started, oldest first
 	workers int        // goroutines in work
-	busy    []*worker  // the workers running a task
+	live    []*worker  // the records of the workers running
 	idle    []*worker  // records of workers that exited, for reuse
 	waiters waiterList // submitters waiting for room, oldest first
 	spare   []*waiter  // records of waiters that returned, for reuse
@@ -176,40 +177,41 @@ func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if !p.admit() {
-		return p.refuse(name, ErrDraining)
-	}
 	s := submission{values: ctx, name: name, fn: fn, start: p.clock.now()}
 	if p.limit == 0 {
+		if !p.admit() {
+			return p.refuse(name, ErrDraining)
+		}
 		p.launch(s)
 		return nil
 	}
 	p.mu.Lock()
-	if p.taken < p.capacity {
-		p.takeLocked(s)
-		p.mu.Unlock()
-		return nil
-	}
 	switch {
 	case p.closed:
 		p.mu.Unlock()
-		p.release()
 		return p.refuse(name, ErrDraining)
+	case p.taken < p.capacity:
+		p.takeLocked(s)
+		p.mu.Unlock()
+		return nil
 	case p.failFast:
 		p.mu.Unlock()
-		p.release()
 		return p.refuse(name, ErrFull)
 	}
 	return p.waitForRoom(ctx, s) // unlocks p.mu
 }
 
-// admit counts a submission in, unless the stop has begun.
+// admit counts a submission to a pool without a limit in, unless the stop
+// has begun. (With a limit, the pool counts its tasks in taken, under mu,
+// which the submitter takes anyway; the stop sets closed under mu, so a
+// task is counted before the stop can see none, or refused.)
 //
 // The count and the draining bit share one word, so every submission's
 // increment is ordered against the stop's setting of the bit: an increment
 // that comes first is seen by the stop, which then waits for its release;
 // one that comes after sees the bit and is taken back. Either way, the stop
-// can never see zero while an admitted task has yet to run.
+// can never see zero while an admitted task has yet to run. The goroutine
+// that ran a task releases it without taking the pool's lock.
 func (p *Pool) admit() bool {
 	if p.admission.Add(1)&draining != 0 {
 		p.release()
@@ -218,8 +220,9 @@ func (p *Pool) admit() bool {
 	return true
 }
 
-// release counts a submission out: its task ended or was refused. The last
-// one out after the stop began signals the stop.
+// release counts a submission to a pool without a limit out: its task
+// ended or was refused. The last one out after the stop began signals the
+// stop.
 func (p *Pool) release() {
 	if p.admission.Add(-1) == draining {
 		p.signalDrained()
@@ -239,7 +242,7 @@ func (p *Pool) refuse(name string, why error) error {
 // launch starts a goroutine for s, in a pool without a limit.
 func (p *Pool) launch(s submission) {
 	p.mu.Lock()
-	p.handoff.add(p.contextFor(s.values), s, &p.counters)
+	p.handoff.add(p.contextFor(&p.lastContext, s.values), s, &p.counters)
 	p.counters.Started++
 	p.mu.Unlock()
 	go p.runHandedOff()
@@ -270,7 +273,6 @@ func (p *Pool) waitForRoom(ctx context.Context, s submission) error {
 			p.waiters.remove(w)
 			p.spare = append(p.spare, w)
 			p.mu.Unlock()
-			p.release()
 			p.refused.Add(1)
 			return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", s.name, context.Cause(ctx))
 		}
@@ -282,7 +284,6 @@ func (p *Pool) waitForRoom(ctx context.Context, s submission) error {
 	p.spare = append(p.spare, w)
 	p.mu.Unlock()
 	if refused {
-		p.release()
 		return p.refuse(s.name, ErrDraining)
 	}
 	return nil
@@ -333,7 +334,11 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	p.sweepLocked()
 	s := p.counters
-	s.Running = int64(len(p.busy))
+	for _, w := range p.live {
+		if w.running {
+			s.Running++
+		}
+	}
 	p.handoff.each(func(*slot) { s.Running++ })
 	s.Queued = int64(p.queue.len)
 	s.Waiting = int64(p.waiters.len)

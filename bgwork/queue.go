@@ -34,7 +34,7 @@ type queueChunk struct {
 
 // queueChunks recycles emptied chunks between queues: a burst of queued
 // tasks then costs no allocation once the process has seen a burst as
-// large. A chunk comes back with every submission cleared by pop.
+// large.
 var queueChunks = sync.Pool{New: func() any { return new(queueChunk) }}
 
 func (q *queue) push(s submission) {
@@ -54,12 +54,17 @@ func (q *queue) push(s submission) {
 
 // popInto moves the oldest submission to s, and reports whether there was
 // one.
+//
+// It does not clear the submission's place: that write would pull the
+// chunk's cache lines to the reader's core only for the writer to pull
+// them back. What a recycled chunk still holds (contexts and functions of
+// tasks that have run) is overwritten when it is reused, or let go when the
+// garbage collector empties queueChunks (within two cycles).
 func (q *queue) popInto(s *submission) bool {
 	if q.len == 0 {
 		return false
 	}
-	slot := &q.head.s[q.read]
-	*s, *slot = *slot, submission{} // the chunk keeps nothing alive
+	*s = q.head.s[q.read]
 	q.read++
 	q.len--
 	if q.read == queueChunkLen || q.len == 0 {

@@ -68,21 +68,24 @@ func (p *Pool) Stop(ctx context.Context) error {
 // beginDrain makes the pool refuse new tasks and refuses the submitters
 // waiting for room.
 func (p *Pool) beginDrain() {
-	old := p.admission.Or(draining)
-	if old == 0 {
-		p.signalDrained()
+	if p.limit == 0 {
+		old := p.admission.Or(draining)
+		if old == 0 {
+			p.signalDrained()
+		}
 	}
-	if old&draining != 0 {
-		return // already stopping
-	}
-	p.clock.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return // already stopping
+	}
 	p.closed = true
+	p.clock.stop()
 	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
 		w.state = waitRefused
 		w.wake <- struct{}{}
 	}
+	p.signalIfDrainedLocked()
 }
 
 // cutTask is a task that was running when the stop reached its deadline.
@@ -105,8 +108,7 @@ func (c *cutTask) ended() bool {
 // how many it dropped.
 func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	p.mu.Lock()
-	first := !p.cutDone
-	if first {
+	if !p.cutDone {
 		p.cutDone = true
 		p.cutAt = p.clock.exact()
 		p.sweepLocked()
@@ -114,9 +116,11 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 			s.cut = true
 			p.cut = append(p.cut, cutTask{name: s.name, start: s.start, slot: s})
 		})
-		for _, w := range p.busy {
-			p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
-			w.cut = len(p.cut)
+		for _, w := range p.live {
+			if w.running {
+				p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
+				w.cut = len(p.cut)
+			}
 		}
 		var s submission
 		for p.queue.popInto(&s) {
@@ -125,14 +129,10 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 			p.taken--
 		}
 		p.counters.Dropped += int64(len(p.dropped))
+		p.signalIfDrainedLocked()
 	}
 	nCancelled, nDropped = len(p.cut), len(p.dropped)
 	p.mu.Unlock()
-	if first {
-		for range nDropped {
-			p.release()
-		}
-	}
 	p.cancelForce(ErrStopDeadline)
 	return nCancelled, nDropped
 }
@@ -180,8 +180,8 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 			running = append(running, straggler(s.name, "running", now-s.start))
 		}
 	})
-	for _, w := range p.busy {
-		if w.cut == 0 {
+	for _, w := range p.live {
+		if w.running && w.cut == 0 {
 			running = append(running, straggler(w.task.name, "running", now-w.task.start))
 		}
 	}

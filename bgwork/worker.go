@@ -69,8 +69,10 @@ func (p *Pool) startHandedOff() {
 // the task it runs. Workers run queued tasks one after another and exit
 // when the queue is empty; their records are reused. Under Pool.mu.
 type worker struct {
-	task submission // the task it runs
-	slot int        // its index in Pool.busy
+	task        submission   // the task it runs, or ran last
+	running     bool         // it runs task
+	lastContext *taskContext // see contextFor
+	slot        int          // its index in Pool.live
 	// cut is 1 + the index in Pool.cut of its task, if the stop's
 	// deadline found it running, or 0.
 	cut int
@@ -104,7 +106,7 @@ func (p *Pool) work() {
 			return
 		}
 		p.busyLocked(w)
-		ctx := p.contextFor(w.task.values)
+		ctx := p.contextFor(&w.lastContext, w.task.values)
 		name, fn := w.task.name, w.task.fn
 		p.mu.Unlock()
 		o := p.call(name, ctx, fn)
@@ -115,28 +117,33 @@ func (p *Pool) work() {
 
 // newWorkerLocked returns a record for a worker that starts. p.mu is held.
 func (p *Pool) newWorkerLocked() *worker {
+	var w *worker
 	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
+		w = p.idle[n-1]
 		p.idle = p.idle[:n-1]
-		return w
+	} else {
+		w = new(worker)
 	}
-	return new(worker)
+	w.slot = len(p.live)
+	p.live = append(p.live, w)
+	return w
 }
 
 // retireLocked records that w's goroutine exits, and keeps its record.
 // p.mu is held.
 func (p *Pool) retireLocked(w *worker) {
-	p.workers--
+	last := p.live[len(p.live)-1]
+	p.live[w.slot], last.slot = last, w.slot
+	p.live[len(p.live)-1] = nil
+	p.live = p.live[:len(p.live)-1]
+	w.task, w.lastContext = submission{}, nil // keep nothing of the last task alive
 	p.idle = append(p.idle, w)
-	if p.workers == 0 {
-		p.lastContext = nil // let the last caller's context go
-	}
+	p.workers--
 }
 
 // busyLocked records that w starts its task. p.mu is held.
 func (p *Pool) busyLocked(w *worker) {
-	w.slot = len(p.busy)
-	p.busy = append(p.busy, w)
+	w.running = true
 	p.counters.Started++
 }
 
@@ -144,15 +151,11 @@ func (p *Pool) busyLocked(w *worker) {
 // submitter that waited longest, if any, and counts the task out. p.mu is
 // held.
 func (p *Pool) endLocked(w *worker, o taskState) {
-	last := p.busy[len(p.busy)-1]
-	p.busy[w.slot], last.slot = last, w.slot
-	p.busy[len(p.busy)-1] = nil
-	p.busy = p.busy[:len(p.busy)-1]
+	w.running = false
 	if w.cut > 0 {
 		p.cut[w.cut-1].returned = true
 		w.cut = 0
 	}
-	w.task = submission{}
 	p.counters.count(o)
 	p.taken--
 	if wt := p.waiters.popFront(); wt != nil {
@@ -160,20 +163,30 @@ func (p *Pool) endLocked(w *worker, o taskState) {
 		p.takeLocked(wt.task)
 		wt.wake <- struct{}{}
 	}
-	p.release()
+	p.signalIfDrainedLocked()
+}
+
+// signalIfDrainedLocked signals the stop of a pool with a limit if it has
+// begun and no task is left. p.mu is held.
+func (p *Pool) signalIfDrainedLocked() {
+	if p.limit > 0 && p.closed && p.taken == 0 {
+		p.signalDrained()
+	}
 }
 
 // contextFor returns the context for a task whose caller passed values:
-// the one made for the previous task if its caller passed the same, or a
-// new one. A context holds only the pool and the caller's context, so
-// sharing it is safe, and it saves an allocation per task when one caller
-// submits many. p.mu is held.
-func (p *Pool) contextFor(values context.Context) *taskContext {
-	if c := p.lastContext; c != nil && c.shareable && c.values == values {
+// *last, the one made for the previous task, if its caller passed the same
+// context, or a new one, which it stores in *last. A context holds only the
+// pool and the caller's context, so sharing it is safe, and it saves an
+// allocation per task when one caller submits many. The submitters of a
+// pool without a limit share one *last, under p.mu; each worker of a pool
+// with a limit has its own.
+func (p *Pool) contextFor(last **taskContext, values context.Context) *taskContext {
+	if c := *last; c != nil && c.shareable && c.values == values {
 		return c
 	}
 	c := &taskContext{pool: p, values: values, shareable: comparableContext(values)}
-	p.lastContext = c
+	*last = c
 	return c
 }
 
