@@ -273,6 +273,8 @@ func (s *suite) fill(r *report, jobs []*job, outDir string) error {
 
 // buildLoadServers builds cmd/loadservers into the work directory.
 func (s *suite) buildLoadServers(ctx context.Context) error {
+	start := time.Now()
+	defer func() { s.logf("built %-34s %6.1fs", "bench/cmd/loadservers", time.Since(start).Seconds()) }()
 	cmd := execCommand(ctx, filepath.Join(s.root, "bench"), "go", "build", "-o", filepath.Join(s.work, "loadservers"), "./cmd/loadservers")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build cmd/loadservers: %w\n%s", err, out)
