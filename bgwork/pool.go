@@ -70,13 +70,9 @@ type Pool struct {
 	onError  ErrorHandler
 	clock    *clock
 
-	// Without a limit, handoff passes tasks to the goroutines started with
-	// runHandedOff, and records them (under mu). runHandedOff is
-	// p.startHandedOff and workFn p.work: function values made once, so
-	// that starting a goroutine with them allocates nothing.
-	handoff      *handoff
-	runHandedOff func()
-	workFn       func()
+	// workFn is p.work: a function value made once, so that starting a
+	// worker with it allocates nothing.
+	workFn func()
 
 	// force is the cancellation of every task's context; it is cancelled
 	// when the stop reaches its deadline.
@@ -91,7 +87,9 @@ type Pool struct {
 	counters Stats
 	closed   bool // the stop began
 
-	lastContext *taskContext // see contextFor; without a limit
+	// Without a limit.
+	slots       slotList     // the tasks started that may not have ended
+	lastContext *taskContext // see contextFor
 
 	// With a limit.
 	taken   int        // tasks taken (queued or running) that have not ended
@@ -128,10 +126,7 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	}
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
 	p.workFn = p.work
-	p.handoff = &handoff{sweepAt: 4}
-	if p.limit == 0 {
-		p.runHandedOff = p.startHandedOff
-	}
+	p.slots.sweepAt = minSweep
 	for _, o := range opts {
 		o(p)
 	}
@@ -239,13 +234,16 @@ func (p *Pool) refuse(name string, why error) error {
 	return fmt.Errorf("bgwork: task %q not started: %w", name, why)
 }
 
-// launch starts a goroutine for s, in a pool without a limit.
-func (p *Pool) launch(s submission) {
+// launch starts a goroutine for sub, in a pool without a limit.
+func (p *Pool) launch(sub submission) {
+	s := slots.Get().(*slot)
+	s.pool, s.fn, s.name, s.start = p, sub.fn, sub.name, sub.start
 	p.mu.Lock()
-	p.handoff.add(p.contextFor(&p.lastContext, s.values), s, &p.counters)
+	s.ctx = p.contextFor(&p.lastContext, sub.values)
+	p.slots.add(s, &p.counters, !p.cutDone)
 	p.counters.Started++
 	p.mu.Unlock()
-	go p.runHandedOff()
+	go s.run()
 }
 
 // takeLocked queues s, and starts a worker for it if fewer than the limit
@@ -339,7 +337,7 @@ func (p *Pool) Stats() Stats {
 			s.Running++
 		}
 	}
-	p.handoff.each(func(*slot) { s.Running++ })
+	s.Running += int64(len(p.slots.slots)) // swept just now
 	s.Queued = int64(p.queue.len)
 	s.Waiting = int64(p.waiters.len)
 	p.mu.Unlock()
@@ -362,7 +360,7 @@ func (s *Stats) count(o taskState) {
 // sweepLocked counts the tasks without a limit that ended, and lets go of
 // what they held. p.mu is held.
 func (p *Pool) sweepLocked() {
-	if live := p.handoff.sweep(&p.counters); live == 0 && p.workers == 0 {
+	if live := p.slots.sweep(&p.counters, !p.cutDone); live == 0 && p.workers == 0 {
 		p.lastContext = nil // nothing runs: let the last caller's context go
 	}
 }

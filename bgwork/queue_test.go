@@ -195,54 +195,45 @@ func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 	})
 }
 
-// TestHandoffPassesTasksInOrder: the handoff hands tasks out in the order
-// they were put, across chunks; a sweep counts the ended ones, clears their
-// slots and lets go of the chunks all ended.
-func TestHandoffPassesTasksInOrder(t *testing.T) {
-	h := &handoff{sweepAt: 1 << 30} // no sweep while adding
-	ctx := &taskContext{values: context.Background()}
-	var counts Stats
-	const n = 3*handoffChunkLen + 7
-	var taken []*slot
-	take := func(want int) {
-		s := h.take()
-		if s.name != fmt.Sprint(want) {
-			t.Fatalf("take = %s, want %d", s.name, want)
+// TestSweepCountsAndFreesEndedSlots: a sweep keeps the slots of running
+// tasks in order, counts the ended ones, and clears them before they are
+// reused, unless the stop's deadline forbids reuse.
+func TestSweepCountsAndFreesEndedSlots(t *testing.T) {
+	for _, reuse := range []bool{true, false} {
+		var l slotList
+		var counts Stats
+		var all []*slot
+		for i := range 10 {
+			s := slots.Get().(*slot)
+			s.name, s.ctx, s.fn = fmt.Sprint(i), &taskContext{}, noop
+			all = append(all, s)
+			l.add(s, &counts, reuse)
 		}
-		taken = append(taken, s)
-	}
-	for i := range n {
-		h.add(ctx, submission{name: fmt.Sprint(i)}, &counts)
-		if i%10 == 0 { // takes interleaved with puts, as goroutines start
-			take(len(taken))
+		for i, o := range map[int]taskState{1: succeeded, 4: failed, 5: panicked, 9: succeeded} {
+			all[i].state.Store(uint32(o))
 		}
-	}
-	for len(taken) < n {
-		take(len(taken))
-	}
-	if f := h.first.Load(); f != h.last || f.base != 3*handoffChunkLen {
-		t.Errorf("first chunk starts at %d, want the last one, at %d", f.base, 3*handoffChunkLen)
-	}
-	for i, s := range taken[:n-1] { // the last one still runs
-		s.state.Store(uint32(succeeded + taskState(i%2))) // succeeded or failed
-	}
-	live := h.sweep(&counts)
-	if live != 1 || len(h.chunks) != 1 || h.chunks[0] != h.last {
-		t.Errorf("after the sweep: %d live, %d chunks kept; want 1 live (the last task), the last chunk only", live, len(h.chunks))
-	}
-	if counts.Completed+counts.Failed != n-1 {
-		t.Errorf("the sweep counted %d ended tasks, want %d", counts.Completed+counts.Failed, n-1)
-	}
-	for _, s := range taken[:n-1] {
-		if s.ctx != nil || s.fn != nil || s.name != "" {
-			t.Fatalf("the slot of an ended task still holds its context, function or name")
+		if live := l.sweep(&counts, reuse); live != 6 {
+			t.Errorf("reuse %v: %d live after the sweep, want 6", reuse, live)
+		}
+		var names []string
+		for _, s := range l.slots {
+			names = append(names, s.name)
+		}
+		if want := []string{"0", "2", "3", "6", "7", "8"}; !slices.Equal(names, want) {
+			t.Errorf("reuse %v: kept %v, want %v", reuse, names, want)
+		}
+		if counts.Completed != 2 || counts.Failed != 1 || counts.Panicked != 1 {
+			t.Errorf("reuse %v: counted %+v, want 2 completed, 1 failed, 1 panicked", reuse, counts)
+		}
+		if ended := all[4]; reuse != (ended.ctx == nil && ended.fn == nil && ended.name == "" && ended.load() == running) {
+			t.Errorf("reuse %v: an ended slot is %+v", reuse, ended)
 		}
 	}
 }
 
-// TestEndedTasksDoNotPileUp: a busy pool without a limit lets go of the
-// chunks of ended tasks as it goes, so that it keeps a few, not one per 64
-// tasks it ran.
+// TestEndedTasksDoNotPileUp: a busy pool without a limit sweeps the slots of
+// ended tasks as it goes, so that it keeps about as many as tasks run, not
+// one per task it ran.
 func TestEndedTasksDoNotPileUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := newPool(t, config.Tasks{})
@@ -253,12 +244,12 @@ func TestEndedTasksDoNotPileUp(t *testing.T) {
 			}
 			synctest.Wait() // every task so far has ended
 			p.mu.Lock()
-			most = max(most, len(p.handoff.chunks))
+			most = max(most, len(p.slots.slots))
 			p.mu.Unlock()
 		}
 		stop(t, p)
-		if most > 12 {
-			t.Errorf("the pool kept up to %d chunks while at most 50 tasks were live, want a few", most)
+		if most > 2*50+minSweep {
+			t.Errorf("the pool kept up to %d slots while at most 50 tasks were live, want at most %d", most, 2*50+minSweep)
 		}
 		if s := p.Stats(); s.Completed != 5000 {
 			t.Errorf("%d completed, want 5000", s.Completed)

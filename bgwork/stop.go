@@ -112,10 +112,10 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 		p.cutDone = true
 		p.cutAt = p.clock.exact()
 		p.sweepLocked()
-		p.handoff.each(func(s *slot) {
+		for _, s := range p.slots.slots {
 			s.cut = true
 			p.cut = append(p.cut, cutTask{name: s.name, start: s.start, slot: s})
-		})
+		}
 		for _, w := range p.live {
 			if w.running {
 				p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
@@ -175,11 +175,11 @@ func (p *Pool) Stragglers() []lifecycle.Straggler {
 	}
 	var running []lifecycle.Straggler
 	p.sweepLocked()
-	p.handoff.each(func(s *slot) {
+	for _, s := range p.slots.slots {
 		if !s.cut {
 			running = append(running, straggler(s.name, "running", now-s.start))
 		}
-	})
+	}
 	for _, w := range p.live {
 		if w.running && w.cut == 0 {
 			running = append(running, straggler(w.task.name, "running", now-w.task.start))

@@ -7,27 +7,39 @@ import (
 	"go.uber.org/zap"
 )
 
-// call runs fn, the function of the task named name, with ctx (and the
-// per-task timeout), and reports how it ended. A panic is recovered, logged
-// and passed to the ErrorHandler. A runtime.Goexit is let through: the
-// caller's own deferred function accounts for it.
-func (p *Pool) call(name string, ctx context.Context, fn func(context.Context) error) (o taskState) {
-	defer func() {
-		if r := recover(); r != nil { // nil during a runtime.Goexit
-			p.taskFailed(name, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
-			o = panicked
-		}
-	}()
+// invoke runs fn, the function of the task named name, with ctx (and the
+// per-task timeout), and reports whether it returned nil; an error is
+// logged and passed to the ErrorHandler. It lets a panic through: the
+// caller's deferred function recovers it (see failure).
+func (p *Pool) invoke(name string, ctx context.Context, fn func(context.Context) error) taskState {
+	var err error
 	if p.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, p.timeout, ErrTaskTimeout)
-		defer cancel()
+		err = p.invokeWithTimeout(ctx, fn)
+	} else {
+		err = fn(ctx)
 	}
-	if err := fn(ctx); err != nil {
+	if err != nil {
 		p.taskFailed(name, "task failed", err)
 		return failed
 	}
 	return succeeded
+}
+
+func (p *Pool) invokeWithTimeout(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, p.timeout, ErrTaskTimeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// failure logs and reports a task whose function did not return: it
+// panicked with r, or called runtime.Goexit if r is nil.
+func (p *Pool) failure(name string, r any) taskState {
+	if r == nil {
+		p.taskFailed(name, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
+	} else {
+		p.taskFailed(name, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
+	}
+	return panicked
 }
 
 func (p *Pool) taskFailed(name, msg string, err error) {
@@ -41,27 +53,21 @@ func (p *Pool) taskFailed(name, msg string, err error) {
 	}
 }
 
-// goexited logs and reports a task whose function called runtime.Goexit.
-func (p *Pool) goexited(name string) {
-	p.taskFailed(name, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
+// runSlot runs the task in s (pools without a limit), then stores how it
+// ended in s and counts it out, without the pool's lock.
+func (p *Pool) runSlot(s *slot) {
+	o := running // until invoke returns; if it does not, a panic or runtime.Goexit
+	defer p.endSlot(s, &o)
+	o = p.invoke(s.name, s.ctx, s.fn)
 }
 
-// startHandedOff runs the task handed off to it (pools without a limit),
-// then stores how it ended in its slot and counts it out, without the
-// pool's lock.
-func (p *Pool) startHandedOff() {
-	s := p.handoff.take()
-	returned := false
-	defer func() {
-		if !returned { // runtime.Goexit
-			p.goexited(s.name)
-			s.state.Store(uint32(panicked))
-			p.release()
-		}
-	}()
-	o := p.call(s.name, s.ctx, s.fn)
-	returned = true
-	s.state.Store(uint32(o))
+// endSlot is runSlot's deferred end. Past the store of the end, the slot
+// may be reused at once: nothing reads it after.
+func (p *Pool) endSlot(s *slot, o *taskState) {
+	if *o == running {
+		*o = p.failure(s.name, recover())
+	}
+	s.state.Store(uint32(*o))
 	p.release()
 }
 
@@ -85,7 +91,7 @@ func (p *Pool) work() {
 	exited := false
 	defer func() {
 		if !exited { // runtime.Goexit in a task: this goroutine is going away
-			p.goexited(w.task.name)
+			p.failure(w.task.name, nil)
 			p.mu.Lock()
 			p.endLocked(w, panicked)
 			p.retireLocked(w)
@@ -109,10 +115,25 @@ func (p *Pool) work() {
 		ctx := p.contextFor(&w.lastContext, w.task.values)
 		name, fn := w.task.name, w.task.fn
 		p.mu.Unlock()
-		o := p.call(name, ctx, fn)
+		o := p.guard(name, ctx, fn)
 		p.mu.Lock()
 		p.endLocked(w, o)
 	}
+}
+
+// guard runs a task on a worker: invoke, with a panic recovered so that
+// the worker goes on. A runtime.Goexit is let through, to work's deferred
+// function.
+func (p *Pool) guard(name string, ctx context.Context, fn func(context.Context) error) (o taskState) {
+	o = running
+	defer func() {
+		if o == running {
+			if r := recover(); r != nil { // nil during a runtime.Goexit
+				o = p.failure(name, r)
+			}
+		}
+	}()
+	return p.invoke(name, ctx, fn)
 }
 
 // newWorkerLocked returns a record for a worker that starts. p.mu is held.

@@ -1,0 +1,94 @@
+package bgwork
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// slot is the record of a task of a pool without a limit, from its
+// submission until a sweep after its end. It is not the task's context
+// (that is a shared taskContext), so nothing outside the pool refers to
+// it, and slots are reused: a task costs no allocation of its own.
+//
+// Each slot has its own function value, made once, that runs its task:
+// the submitter starts the task's goroutine with it. `go p.run(s)` would
+// allocate a closure for every task; `go s.run()` allocates nothing, and
+// the goroutine finds its task without looking anywhere shared. The
+// goroutine reads the slot and writes how the task ended in it: one cache
+// line goes from the submitter's core to the runner's per task, as a
+// closure would.
+type slot struct {
+	pool  *Pool
+	ctx   *taskContext
+	fn    func(context.Context) error
+	name  string
+	start time.Duration // when it was submitted, since the pool's epoch
+	state atomic.Uint32 // a taskState, stored by the goroutine that ran it
+	cut   bool          // the stop's deadline found it running; under Pool.mu
+	run   func()        // s.pool.runSlot(s)
+}
+
+// slots recycles the slots of ended tasks, between pools too.
+var slots = sync.Pool{New: func() any {
+	s := new(slot)
+	s.run = func() { s.pool.runSlot(s) }
+	return s
+}}
+
+func (s *slot) load() taskState { return taskState(s.state.Load()) }
+
+// slotList lists the slots of a pool without a limit whose tasks may not
+// have ended, oldest first: the stop names those it cuts off, and Stats
+// counts them.
+//
+// A slot is added when its task is handed to its goroutine. It is not
+// removed when the task ends: the goroutine only stores the end in it, so
+// that a task ends without taking the pool's lock. Ended tasks are swept
+// out, counted, and their slots reused, once the list has doubled since
+// the last sweep (so each slot is swept at a constant cost), and whenever
+// the pool reports (Stats, Stragglers, the stop). Under Pool.mu.
+type slotList struct {
+	slots   []*slot
+	sweepAt int
+}
+
+// minSweep is the fewest slots a sweep waits for, so that an idle pool
+// keeps at most that many ended tasks (and what they hold) until its next
+// submission.
+const minSweep = 64
+
+// add records s, sweeping first if the list has doubled.
+func (l *slotList) add(s *slot, counts *Stats, reuse bool) {
+	if len(l.slots) >= l.sweepAt {
+		l.sweep(counts, reuse)
+	}
+	l.slots = append(l.slots, s)
+}
+
+// sweep removes the slots of ended tasks, counts those in counts, and
+// recycles them if reuse (not once the stop's deadline recorded some). It
+// returns how many tasks have not ended.
+func (l *slotList) sweep(counts *Stats, reuse bool) int {
+	live := l.slots[:0]
+	for _, s := range l.slots {
+		o := s.load()
+		if o == running {
+			live = append(live, s)
+			continue
+		}
+		counts.count(o)
+		if reuse {
+			// The goroutine read all it needed before it stored the
+			// end, so the slot is free.
+			s.pool, s.ctx, s.fn, s.name = nil, nil, nil, ""
+			s.state.Store(uint32(running))
+			slots.Put(s)
+		}
+	}
+	clear(l.slots[len(live):])
+	l.slots = live
+	l.sweepAt = 2*len(live) + minSweep
+	return len(live)
+}
