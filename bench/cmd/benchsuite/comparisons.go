@@ -85,7 +85,8 @@ func comparisons() []*comparison {
 	allocs := metric{unit: "allocs/op", label: "allocs/op", format: fmtCount, exact: true}
 	bytesop := metric{unit: "B/op", label: "B/op", format: fmtBytes}
 	poolOrder := []string{"bgwork", "goroutines+WaitGroup", "errgroup", "conc", "ants", "pond"}
-	poolMetrics := []metric{{unit: "ns/op", label: "time/task", format: fmtNs, ratio: true}, bytesop, allocs}
+	poolMetrics := []metric{{unit: "ns/op", label: "time/task", format: fmtNs, ratio: true},
+		{unit: "cpu-ns/op", label: "CPU/task", format: fmtNs, ratio: true}, bytesop, allocs}
 	oneAlloc := target{
 		text:    "≤ 1 alloc/task (issue 5)",
 		applies: func(cs, impl string) bool { return impl == "bgwork" },
