@@ -229,6 +229,16 @@ func (t *table) caseLabel(cs string) string {
 // metric as "median ±variation", the ratio to the baseline, and the targets
 // checked on the row.
 func (t *table) markdown() string {
+	// Only the metrics some row has: a benchmark may not report them all.
+	var metrics []metric
+	for _, m := range t.spec.metrics {
+		for _, r := range t.rows {
+			if _, ok := r.cells[m.unit]; ok {
+				metrics = append(metrics, m)
+				break
+			}
+		}
+	}
 	var b strings.Builder
 	hasTargets := false
 	for _, r := range t.rows {
@@ -238,7 +248,7 @@ func (t *table) markdown() string {
 	if t.spec.col != "" {
 		head = append(head, t.spec.col)
 	}
-	for _, m := range t.spec.metrics {
+	for _, m := range metrics {
 		head = append(head, m.label)
 		if m.ratio {
 			head = append(head, "vs "+t.spec.baseline)
@@ -261,7 +271,7 @@ func (t *table) markdown() string {
 			}
 			cells = append(cells, impl)
 		}
-		for _, m := range t.spec.metrics {
+		for _, m := range metrics {
 			c, ok := r.cells[m.unit]
 			if !ok {
 				cells = append(cells, "—")
