@@ -90,6 +90,7 @@ type Pool struct {
 	// Without a limit.
 	slots       slotList     // the tasks started that may not have ended
 	lastContext *taskContext // see contextFor
+	unended     func() int   // p.admitted, made once
 
 	// With a limit.
 	taken   int        // tasks taken (queued or running) that have not ended
@@ -126,7 +127,8 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	}
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
 	p.workFn = p.work
-	p.slots.sweepAt = minSweep
+	p.slots.checkAt = minSweep
+	p.unended = p.admitted
 	for _, o := range opts {
 		o(p)
 	}
@@ -215,6 +217,11 @@ func (p *Pool) admit() bool {
 	return true
 }
 
+// admitted returns how many submissions to a pool without a limit were
+// admitted and not released: tasks that have not ended, and a few being
+// submitted.
+func (p *Pool) admitted() int { return int(p.admission.Load() &^ draining) }
+
 // release counts a submission to a pool without a limit out: its task
 // ended or was refused. The last one out after the stop began signals the
 // stop.
@@ -240,7 +247,7 @@ func (p *Pool) launch(sub submission) {
 	s.pool, s.fn, s.name, s.start = p, sub.fn, sub.name, sub.start
 	p.mu.Lock()
 	s.ctx = p.contextFor(&p.lastContext, sub.values)
-	p.slots.add(s, &p.counters, !p.cutDone)
+	p.slots.add(s, p.unended, &p.counters, !p.cutDone)
 	p.counters.Started++
 	p.mu.Unlock()
 	go s.run()

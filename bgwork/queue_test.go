@@ -207,7 +207,7 @@ func TestSweepCountsAndFreesEndedSlots(t *testing.T) {
 			s := slots.Get().(*slot)
 			s.name, s.ctx, s.fn = fmt.Sprint(i), &taskContext{}, noop
 			all = append(all, s)
-			l.add(s, &counts, reuse)
+			l.add(s, func() int { return 10 }, &counts, reuse)
 		}
 		for i, o := range map[int]taskState{1: succeeded, 4: failed, 5: panicked, 9: succeeded} {
 			all[i].state.Store(uint32(o))

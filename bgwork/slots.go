@@ -45,24 +45,31 @@ func (s *slot) load() taskState { return taskState(s.state.Load()) }
 //
 // A slot is added when its task is handed to its goroutine. It is not
 // removed when the task ends: the goroutine only stores the end in it, so
-// that a task ends without taking the pool's lock. Ended tasks are swept
-// out, counted, and their slots reused, once the list has doubled since
-// the last sweep (so each slot is swept at a constant cost), and whenever
-// the pool reports (Stats, Stragglers, the stop). Under Pool.mu.
+// that a task ends without taking the pool's lock. The ended ones are swept
+// out, counted, and their slots reused, when at least half of the list has
+// ended (so each sweep frees as many slots as it keeps, and a slot costs a
+// constant amount of sweeping however long its task runs), and whenever the
+// pool reports (Stats, Stragglers, the stop). Under Pool.mu.
 type slotList struct {
-	slots   []*slot
-	sweepAt int
+	slots []*slot
+	// checkAt is the length at which add looks at how many tasks ended.
+	checkAt int
 }
 
-// minSweep is the fewest slots a sweep waits for, so that an idle pool
-// keeps at most that many ended tasks (and what they hold) until its next
-// submission.
+// minSweep is the fewest ended tasks a sweep waits for, so that an idle
+// pool keeps at most about that many ended tasks (and what they hold) until
+// its next submission.
 const minSweep = 64
 
-// add records s, sweeping first if the list has doubled.
-func (l *slotList) add(s *slot, counts *Stats, reuse bool) {
-	if len(l.slots) >= l.sweepAt {
-		l.sweep(counts, reuse)
+// add records s. If the list has grown enough since it last looked,
+// unended, the number of tasks of the pool that may not have ended (an
+// overestimate), tells whether half of it ended, and then it sweeps.
+func (l *slotList) add(s *slot, unended func() int, counts *Stats, reuse bool) {
+	if len(l.slots) >= l.checkAt {
+		if ended := len(l.slots) - unended(); ended >= max(minSweep, len(l.slots)/2) {
+			l.sweep(counts, reuse)
+		}
+		l.checkAt = len(l.slots) + max(minSweep, len(l.slots)/2)
 	}
 	l.slots = append(l.slots, s)
 }
@@ -89,6 +96,5 @@ func (l *slotList) sweep(counts *Stats, reuse bool) int {
 	}
 	clear(l.slots[len(live):])
 	l.slots = live
-	l.sweepAt = 2*len(live) + minSweep
 	return len(live)
 }
