@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,7 +165,6 @@ func roundTrip(t testing.TB, c *websocket.Conn, msg string) {
 	}
 }
 
-var _ = strings.Contains
 
 // serveHandler serves h on 127.0.0.1:0 until the test ends and returns the
 // ws:// URL of /ws.
