@@ -165,7 +165,6 @@ func roundTrip(t testing.TB, c *websocket.Conn, msg string) {
 	}
 }
 
-
 // serveHandler serves h on 127.0.0.1:0 until the test ends and returns the
 // ws:// URL of /ws.
 func serveHandler(t testing.TB, h http.Handler) string {
