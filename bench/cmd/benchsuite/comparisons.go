@@ -102,9 +102,8 @@ func comparisons() []*comparison {
 				return i == impl && strings.Contains(cs, "limit=0")
 			},
 			check: func(v lookup) (bool, string) {
-				x, ok1 := v.median(impl, "ns/op")
-				b, ok2 := v.median(plain, "ns/op")
-				return ok1 && ok2 && x <= 1.1*b, formatRatio(x / b)
+				r, ok := v.ratio(impl, plain, "ns/op")
+				return ok && r <= 1.1, formatRatio(r)
 			},
 		}
 	}
@@ -138,9 +137,8 @@ func comparisons() []*comparison {
 				targets: []target{{
 					text: "throughput ≥ 0.98× bare (issue 3)", applies: lameduckRow,
 					check: func(v lookup) (bool, string) {
-						l, ok1 := v.median("lameduck", "req/s")
-						b, ok2 := v.median("bare", "req/s")
-						return ok1 && ok2 && l >= 0.98*b, formatRatio(l / b)
+						r, ok := v.ratio("lameduck", "bare", "req/s")
+						return ok && r >= 0.98, formatRatio(r)
 					},
 				}},
 			}},

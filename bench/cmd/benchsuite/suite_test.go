@@ -170,6 +170,29 @@ func TestRatioTo(t *testing.T) {
 	}
 }
 
+// TestRatioTargetUsesTableRatio checks that a target on a ratio sees the
+// same ratio as the table: the median of the per-round ratios.
+func TestRatioTargetUsesTableRatio(t *testing.T) {
+	var in strings.Builder
+	// Drift between rounds, none within: every round's ratio is 1.
+	for _, rps := range []int{70000, 30000, 30000, 75000, 78000, 80000} {
+		fmt.Fprintf(&in, "BenchmarkRequestPath/tool=wrk/server=bare 1 %d req/s 400 p50-µs 1000 p99-µs\n", rps)
+		fmt.Fprintf(&in, "BenchmarkRequestPath/tool=wrk/server=lameduck 1 %d req/s 400 p50-µs 1000 p99-µs\n", rps)
+	}
+	rs, err := parseResults([]byte(in.String()), "sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := buildTable(comparisons()[0].tables[0], rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := tb.rows[0]
+	if r.impl != "lameduck" || r.cells["req/s"].ratio != 1 || len(r.checks) != 1 || !r.checks[0].met || r.checks[0].measured != "1.00×" {
+		t.Errorf("lameduck row: ratio %v, checks %+v; want 1 and the target met at 1.00×", r.cells["req/s"].ratio, r.checks)
+	}
+}
+
 func TestBuildTableMatchesNothing(t *testing.T) {
 	rs, err := parseResults([]byte("BenchmarkOther/impl=plain-2 1 5 ns/op\n"), "sample")
 	if err != nil {
