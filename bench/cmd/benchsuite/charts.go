@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -169,7 +170,17 @@ func poolChart(jobs map[string]*results, file string) error {
 		{"pool-sleep", "Sleep/limit=100", "(b) 1 ms sleeps, limit 100"},
 		{"pool-cpu", "CPU/limit=GOMAXPROCS", "(c) 1 µs CPU tasks, limit GOMAXPROCS"},
 	}
+	// The libraries in the tables' order, then any other a benchmark has.
 	libs := []string{"bgwork", "goroutines+WaitGroup", "errgroup", "conc", "ants", "pond"}
+	for _, pn := range panels {
+		if rs := jobs[pn.job]; rs != nil {
+			for _, full := range rs.names {
+				if l, ok := splitName(full).value("lib"); ok && !slices.Contains(libs, l) {
+					libs = append(libs, l)
+				}
+			}
+		}
+	}
 	var plots [][]*plot.Plot
 	for i, pn := range panels {
 		rs := jobs[pn.job]
@@ -210,7 +221,7 @@ func poolChart(jobs map[string]*results, file string) error {
 			bar.XMin = float64(at)
 			bar.LineStyle.Width = 0
 			bar.Color = plotutil.Color(1)
-			if names[k] == "bgwork" {
+			if strings.HasPrefix(names[k], "bgwork") {
 				bar.Color = plotutil.Color(0)
 			}
 			p.Add(bar)
