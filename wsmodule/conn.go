@@ -24,12 +24,20 @@ import (
 // concurrent use. Sending only queues: one writer goroutine, started when
 // the queue becomes non-empty and gone when it is empty again, writes the
 // queued messages in order.
+//
+// The hub tracks a connection from the moment its upgrade begins, before the
+// handshake's response is written: what is queued for it meanwhile (a
+// broadcast, the drain's close frame) is written once the upgrade completes.
+// Callbacks and [Hub.Each] only ever see upgraded connections.
 type Conn struct {
-	hub    *Hub
+	hub *Hub
+	// ws is nil while the upgrade runs; it is set once, with both hub.mu
+	// and mu held, so that it may be read under either.
 	ws     *websocket.Conn
+	hs     *handshake // while the upgrade runs; guarded by mu
 	ctx    context.Context
 	cancel context.CancelFunc
-	start  time.Time
+	start  time.Time       // when the upgrade began, then when it completed; guarded by mu until then
 	idx    int             // index in hub.conns, guarded by hub.mu
 	br     *bufio.Reader   // gorilla's read buffer, read by the reader only
 	raw    syscall.RawConn // the socket, to wait for data; nil: wait in gorilla
@@ -46,6 +54,12 @@ type Conn struct {
 	closeSent bool
 	drainSent bool   // the close frame is the drain's: wait for the answer until the drain's deadline
 	release   func() // the drain's parallelism slot, given back once the close frame is out
+}
+
+// handshake is what a connection's record holds while its upgrade runs.
+type handshake struct {
+	remote string   // the request's RemoteAddr
+	nc     net.Conn // the connection, once the upgrade took it over
 }
 
 type connState uint8
@@ -73,26 +87,63 @@ type outbound struct {
 	pm   *websocket.PreparedMessage
 }
 
-func newConn(h *Hub, ws *websocket.Conn, br *bufio.Reader, r *http.Request) *Conn {
+// newConn returns the record of the connection that r asks for, before its
+// upgrade.
+func newConn(h *Hub, r *http.Request) *Conn {
 	// The request's context ends when ServeHTTP returns; keep its values
 	// (set by middleware: user, trace) but not its cancellation.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	c := &Conn{hub: h, ws: ws, ctx: ctx, cancel: cancel, start: time.Now(), br: br}
-	if br != nil {
-		c.raw = rawConn(ws.NetConn())
+	return &Conn{hub: h, ctx: ctx, cancel: cancel, start: time.Now(), hs: &handshake{remote: r.RemoteAddr}}
+}
+
+// tookOver records the connection that the upgrade took over, so that the
+// drain's force-close can cut the handshake. It reports false if the record
+// was closed already: the upgrade must then fail.
+func (c *Conn) tookOver(nc net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed {
+		return false
 	}
+	c.hs.nc = nc
+	return true
+}
+
+// setUp prepares the upgraded ws for c, before c.attachLocked publishes it:
+// read limit and handlers, and the socket to wait on when the reader uses br.
+func (c *Conn) setUp(ws *websocket.Conn, br *bufio.Reader) {
+	h := c.hub
 	ws.SetReadLimit(int64(h.cfg.ReadLimit))
 	ws.SetCloseHandler(c.handleClose)
 	if h.cfg.PingPeriod > 0 {
 		ws.SetPongHandler(func(string) error { c.touch(); return nil })
 		pingHandler := ws.PingHandler()
 		ws.SetPingHandler(func(data string) error { c.touch(); return pingHandler(data) })
-		c.touch()
-		c.mu.Lock()
-		c.ping = time.AfterFunc(h.cfg.PingPeriod, c.pingDue)
-		c.mu.Unlock()
 	}
-	return c
+	if br != nil {
+		// Read only by the reader, which starts after attachLocked.
+		c.br, c.raw = br, rawConn(ws.NetConn())
+	}
+}
+
+// attachLocked completes the record with its upgraded connection: keepalive
+// starts, and the writer starts for what was queued during the handshake,
+// in order. It reports false if the record was closed meanwhile (the
+// drain's force-close, a full queue): the caller then closes ws. hub.mu and
+// c.mu are held.
+func (c *Conn) attachLocked(ws *websocket.Conn) bool {
+	c.ws, c.hs, c.start = ws, nil, time.Now()
+	switch c.state {
+	case stateClosed:
+		return false
+	case stateOpen:
+		if c.hub.cfg.PingPeriod > 0 {
+			c.touch()
+			c.ping = time.AfterFunc(c.hub.cfg.PingPeriod, c.pingDue)
+		}
+	}
+	c.startWriterLocked()
+	return true
 }
 
 // Context returns the connection's context: it carries the values of the
@@ -159,8 +210,20 @@ func (c *Conn) CloseNow() error {
 	c.mu.Lock()
 	c.state = stateClosed
 	c.queue, c.pending = nil, 0
+	var nc net.Conn
+	if c.ws != nil {
+		nc = c.ws.NetConn()
+	} else {
+		// The upgrade is running: cut the connection it took over; if
+		// it has not yet, it fails once it does (see tookOver), or
+		// closes what it upgraded (see attachLocked).
+		nc = c.hs.nc
+	}
 	c.mu.Unlock()
-	return c.ws.NetConn().Close()
+	if nc == nil {
+		return nil
+	}
+	return nc.Close()
 }
 
 // enqueue adds m to the queue and starts the writer if it is idle.
@@ -183,18 +246,26 @@ func (c *Conn) enqueue(m outbound) error {
 	return nil
 }
 
-// pushLocked queues m and starts the writer if needed. c.mu is held and the
-// connection is live, so the hub's WaitGroup is above zero.
+// pushLocked queues m and starts the writer if needed. c.mu is held.
 func (c *Conn) pushLocked(m outbound) {
 	if c.queue == nil {
 		c.queue = make([]outbound, 0, 4)
 	}
 	c.queue = append(c.queue, m)
-	if !c.writing {
-		c.writing = true
-		c.hub.wg.Add(1)
-		go c.writeLoop()
+	c.startWriterLocked()
+}
+
+// startWriterLocked starts the writer if something is queued and none runs.
+// Until the upgrade completes, the queue waits: attachLocked starts the
+// writer then. c.mu is held and the connection is upgraded and live, so its
+// reader holds the hub's WaitGroup above zero.
+func (c *Conn) startWriterLocked() {
+	if c.writing || c.ws == nil || len(c.queue) == 0 {
+		return
 	}
+	c.writing = true
+	c.hub.wg.Add(1)
+	go c.writeLoop()
 }
 
 // overflowLocked closes a connection whose queue is full: the queue is
@@ -204,6 +275,11 @@ func (c *Conn) overflowLocked() {
 	c.state = stateClosed
 	c.queue, c.pending = nil, 0
 	c.hub.overflows.Add(1)
+	if c.ws == nil {
+		// The upgrade is running: it closes the connection once it
+		// completes (see attachLocked).
+		return
+	}
 	c.hub.wg.Add(1)
 	go func() {
 		defer c.hub.wg.Done()

@@ -135,23 +135,15 @@ func (h *Hub) dispatch(ctx context.Context, conns []*Conn) {
 	}
 }
 
-// forceClose closes every connection left and records it as a straggler.
+// forceClose closes every connection left (upgrades in progress included)
+// and records it as a straggler.
 func (h *Hub) forceClose(now time.Time) int {
 	h.mu.Lock()
 	left := slices.Clone(h.conns)
 	for _, c := range left {
 		c.mu.Lock()
-		detail := "remote " + c.RemoteAddr().String()
-		switch {
-		case c.writing:
-			detail += ", close frame not written: the peer does not read"
-		case c.closeSent:
-			detail += ", close frame sent, no answer"
-		default:
-			detail += ", close frame not sent"
-		}
+		h.stragglers = append(h.stragglers, c.stragglerLocked(now))
 		c.mu.Unlock()
-		h.stragglers = append(h.stragglers, lifecycle.Straggler{Kind: "websocket", Name: h.name, Detail: detail, Age: c.age(now)})
 	}
 	h.mu.Unlock()
 	h.forced.Add(uint64(len(left)))
@@ -168,4 +160,23 @@ func (h *Hub) Stragglers() []lifecycle.Straggler {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	return slices.Clone(h.stragglers)
+}
+
+// stragglerLocked describes c as a straggler of the drain at now. c.mu is
+// held.
+func (c *Conn) stragglerLocked(now time.Time) lifecycle.Straggler {
+	var detail string
+	switch {
+	case c.ws == nil:
+		detail = "remote " + c.hs.remote + ", upgrade in progress"
+	case c.state == stateClosed:
+		detail = "remote " + c.RemoteAddr().String() + ", closed, its reader has not ended: an OnMessage or OnClose callback may not return"
+	case c.writing:
+		detail = "remote " + c.RemoteAddr().String() + ", close frame not written: the peer does not read"
+	case c.closeSent:
+		detail = "remote " + c.RemoteAddr().String() + ", close frame sent, no answer"
+	default:
+		detail = "remote " + c.RemoteAddr().String() + ", close frame not sent"
+	}
+	return lifecycle.Straggler{Kind: "websocket", Name: c.hub.name, Detail: detail, Age: c.age(now)}
 }

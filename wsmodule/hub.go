@@ -1,6 +1,7 @@
 package wsmodule
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,8 +50,8 @@ type Hub struct {
 	closeMsg []byte // the drain's close frame payload
 
 	mu         sync.RWMutex
-	conns      []*Conn // index Conn.idx
-	upgrading  int     // handshakes in progress
+	conns      []*Conn // index Conn.idx; upgrades in progress included
+	upgrading  int     // upgrades in progress (in conns, not yet upgraded)
 	draining   bool
 	drainStart chan struct{} // closed when the drain begins
 	empty      chan struct{} // closed once draining and no connection is left
@@ -153,44 +154,81 @@ func (h *Hub) Step() lifecycle.Step {
 // It answers 403 for an origin that is not allowed, 400 for a malformed
 // handshake, and 503 once the hub drains. It returns as soon as the
 // connection is set up: the hub's own goroutines serve it from then on.
+//
+// The hub tracks the connection before the handshake's response is written,
+// so that every broadcast made once the client has that response reaches
+// it, and a drain that begins meanwhile closes it like the others.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	if h.draining {
-		h.mu.Unlock()
+	c := newConn(h, r)
+	if !h.track(c) {
+		c.cancel()
 		h.rejected.Add(1)
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", "0")
 		http.Error(w, "wsmodule: hub "+h.name+" is shutting down: reconnect, another instance will take you", http.StatusServiceUnavailable)
 		return
 	}
-	h.upgrading++
-	h.mu.Unlock()
-
-	hj := &hijacker{ResponseWriter: w, size: h.opts.readBuf}
+	hj := &hijacker{ResponseWriter: w, size: h.opts.readBuf, conn: c}
 	ws, err := h.upgrader.Upgrade(hj, r, nil)
 	if err != nil {
 		// The upgrader has answered the client (see refuse) or the
 		// connection broke during the handshake.
-		h.mu.Lock()
-		h.upgrading--
-		h.checkEmpty()
-		h.mu.Unlock()
+		h.forget(c)
 		return
 	}
-	c := newConn(h, ws, hj.br, r)
+	h.attach(c, ws, hj.br)
+	go c.readLoop(true)
+}
+
+// track adds the record of an upgrade about to begin. It reports false
+// once the hub drains: the upgrade must be refused.
+func (h *Hub) track(c *Conn) bool {
 	h.mu.Lock()
-	h.upgrading--
+	defer h.mu.Unlock()
+	if h.draining {
+		return false
+	}
+	h.upgrading++
 	c.idx = len(h.conns)
 	h.conns = append(h.conns, c)
-	draining := h.draining
-	h.wg.Add(1)
+	return true
+}
+
+// attach completes the record of an upgrade that succeeded and counts its
+// reader, which the caller starts. A record closed during the handshake
+// gets its connection closed: the reader then ends at once.
+func (h *Hub) attach(c *Conn, ws *websocket.Conn, br *bufio.Reader) {
+	c.setUp(ws, br)
+	h.mu.Lock()
+	h.upgrading--
+	h.wg.Add(1) // the reader
+	c.mu.Lock()
+	live := c.attachLocked(ws)
+	c.mu.Unlock()
 	h.mu.Unlock()
 	h.accepted.Add(1)
-	if draining {
-		// The drain began during the handshake: close it at once.
-		c.beginClose(h.closeMsg, true, nil)
+	if !live {
+		_ = ws.NetConn().Close()
 	}
-	go c.readLoop(true)
+}
+
+// forget drops the record of an upgrade that failed, with whatever was
+// queued for it.
+func (h *Hub) forget(c *Conn) {
+	c.mu.Lock()
+	c.state = stateClosed
+	c.queue, c.pending = nil, 0
+	release := c.release
+	c.release = nil
+	c.mu.Unlock()
+	if release != nil {
+		release()
+	}
+	c.cancel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.upgrading--
+	h.removeLocked(c)
 }
 
 // refuse answers a failed handshake. It is the upgrader's Error function.
@@ -204,19 +242,26 @@ func (h *Hub) refuse(w http.ResponseWriter, r *http.Request, status int, reason 
 // which point the hub refuses upgrades.
 func (h *Hub) Draining() <-chan struct{} { return h.drainStart }
 
-// Len returns the number of connections the hub tracks now.
+// Len returns the number of upgraded connections the hub tracks now
+// (upgrades in progress are not counted).
 func (h *Hub) Len() int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return len(h.conns)
+	return len(h.conns) - h.upgrading
 }
 
-// Each calls f for every connection until f returns false. The hub's list
-// is locked while Each runs: f must not block (Send does not).
+// Each calls f for every upgraded connection until f returns false. The
+// hub's list is locked while Each runs: f must not block (Send does not).
+//
+// Unlike [Hub.Broadcast], Each does not visit connections whose upgrade is
+// still running: a client whose handshake has just completed may be missed.
 func (h *Hub) Each(f func(c *Conn) bool) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, c := range h.conns {
+		if c.ws == nil {
+			continue
+		}
 		if !f(c) {
 			return
 		}
@@ -228,6 +273,12 @@ func (h *Hub) Each(f func(c *Conn) bool) {
 // is closed with 1013 and counted in [Stats].Overflows; closing ones are
 // skipped. The frame is encoded once for all connections; data may be
 // reused when Broadcast returns.
+//
+// Every client whose handshake has completed (its Dial has returned, or a
+// browser's open event has fired) before Broadcast is called receives the
+// message: the hub tracks a connection, and queues for it, from before the
+// handshake's response is written. Connections whose upgrade is running
+// are counted; they receive the message once the upgrade completes.
 func (h *Hub) Broadcast(typ MessageType, data []byte) (int, error) {
 	pm, err := websocket.NewPreparedMessage(int(typ), data)
 	if err != nil {
@@ -249,6 +300,11 @@ func (h *Hub) Broadcast(typ MessageType, data []byte) (int, error) {
 func (h *Hub) remove(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.removeLocked(c)
+}
+
+// removeLocked forgets c. h.mu is held.
+func (h *Hub) removeLocked(c *Conn) {
 	last := len(h.conns) - 1
 	if c.idx <= last && h.conns[c.idx] == c {
 		h.conns[c.idx] = h.conns[last]
@@ -262,7 +318,7 @@ func (h *Hub) remove(c *Conn) {
 // checkEmpty closes h.empty when the hub drains and nothing is left. h.mu
 // is held.
 func (h *Hub) checkEmpty() {
-	if h.draining && !h.emptied && len(h.conns) == 0 && h.upgrading == 0 {
+	if h.draining && !h.emptied && len(h.conns) == 0 {
 		h.emptied = true
 		close(h.empty)
 	}
@@ -270,7 +326,8 @@ func (h *Hub) checkEmpty() {
 
 // Stats counts what the hub did since it was created.
 type Stats struct {
-	// Active is the number of connections open now.
+	// Active is the number of connections open now; upgrades in progress
+	// are not counted.
 	Active int
 	// Accepted counts completed upgrades.
 	Accepted uint64
@@ -286,7 +343,8 @@ type Stats struct {
 	// ClosedClean counts connections that ended with a completed close
 	// handshake started by the server (the drain or [Conn.Close]).
 	ClosedClean uint64
-	// ForceClosed counts connections cut at the drain's deadline.
+	// ForceClosed counts connections cut at the drain's deadline, upgrades
+	// in progress included.
 	ForceClosed uint64
 }
 

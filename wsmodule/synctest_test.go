@@ -48,9 +48,15 @@ func (pipeAddr) String() string  { return "pipe" }
 // newPipeServer starts serving hub at /ws. Call it inside a synctest
 // bubble; the cleanup drains the hub and stops the server.
 func newPipeServer(t *testing.T, hub *Hub) *pipeServer {
+	return newPipeServerHandler(t, hub, hub)
+}
+
+// newPipeServerHandler is newPipeServer with handler, which serves hub, at
+// /ws.
+func newPipeServerHandler(t *testing.T, hub *Hub, handler http.Handler) *pipeServer {
 	p := &pipeServer{conns: make(chan net.Conn), done: make(chan struct{}), hub: hub}
 	mux := http.NewServeMux()
-	mux.Handle("/ws", hub)
+	mux.Handle("/ws", handler)
 	p.srv = &http.Server{Handler: mux}
 	served := make(chan struct{})
 	go func() {
@@ -385,6 +391,50 @@ func TestConnCloseWaitsForAnswer(t *testing.T) {
 		}
 		if st := hub.Stats(); st.ClosedClean != 1 {
 			t.Fatalf("stats %+v: want 1 clean close", st)
+		}
+	})
+}
+
+// TestForceCloseDuringUpgrade: the drain's deadline passes while an upgrade
+// has written its response but not returned. The connection is cut and
+// reported as an upgrade in progress, counted as force-closed, and the drain
+// ends the moment the upgrade returns, without a close handshake.
+func TestForceCloseDuringUpgrade(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ct := newCloseTimes()
+		hub := newTestHub(t, testConfig(), ct.options()...)
+		handler, stalls := stalledHub(hub)
+		p := newPipeServerHandler(t, hub, handler)
+		client := p.dial(t)
+		release := <-stalls
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		stopped := make(chan error, 1)
+		go func() { stopped <- hub.Stop(ctx) }()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cut := hub.Stragglers()
+		if len(cut) != 1 || !strings.Contains(cut[0].Detail, "upgrade in progress") || cut[0].Age != time.Second {
+			t.Fatalf("stragglers at the deadline %v: want the upgrade in progress, age 1s", cut)
+		}
+		if st := hub.Stats(); st.ForceClosed != 1 || st.Accepted != 0 || st.Active != 0 {
+			t.Fatalf("stats %+v at the deadline: want 1 forced, none accepted or active", st)
+		}
+
+		close(release)
+		if err := <-stopped; err == nil || time.Since(start) != time.Second {
+			t.Fatalf("Stop = %v after %v, want an error at the 1s deadline", err, time.Since(start))
+		}
+		if _, err := readAll(client); websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("the cut connection got the drain's close frame: %v", err)
+		}
+		if st := hub.Stats(); st.ForceClosed != 1 || st.Accepted != 1 || st.ClosedClean != 0 || st.Active != 0 {
+			t.Fatalf("stats %+v: want the upgrade accepted and force-closed, none active", st)
+		}
+		if cut := hub.Stragglers(); len(cut) != 1 {
+			t.Fatalf("stragglers after the drain %v: want the cut upgrade once", cut)
 		}
 	})
 }

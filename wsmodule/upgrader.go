@@ -100,10 +100,12 @@ func stripDefaultPort(scheme, host string) string {
 const minReadBuffer = 512
 
 // hijacker wraps the ResponseWriter of an upgrade so that the hijack hands
-// gorilla a buffered reader of the hub's size, which the hub keeps.
+// gorilla a buffered reader of the hub's size, which the hub keeps, and
+// records the connection taken over in the upgrade's record.
 type hijacker struct {
 	http.ResponseWriter
 	size int
+	conn *Conn
 	br   *bufio.Reader
 }
 
@@ -115,10 +117,18 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errors.New("wsmodule: the connection cannot be taken over: WebSocket needs HTTP/1.1 (not HTTP/2), " +
 			"and middleware that wraps the ResponseWriter must provide Unwrap or Hijack")
 	}
-	if err != nil || brw.Reader.Buffered() > 0 {
+	if err != nil {
+		return conn, brw, err
+	}
+	if !h.conn.tookOver(conn) {
+		// The drain cut the connection while its upgrade ran: gorilla's
+		// write of the response fails, and the upgrade with it.
+		_ = conn.Close()
+	}
+	if brw.Reader.Buffered() > 0 {
 		// gorilla refuses a client that sent data before the handshake
 		// completed.
-		return conn, brw, err
+		return conn, brw, nil
 	}
 	h.br = bufio.NewReaderSize(conn, h.size)
 	return conn, bufio.NewReadWriter(h.br, brw.Writer), nil
