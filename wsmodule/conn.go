@@ -53,6 +53,7 @@ type Conn struct {
 	ping      *time.Timer
 	closeSent bool
 	drainSent bool   // the close frame is the drain's: wait for the answer until the drain's deadline
+	cut       bool   // the drain's force-close recorded it as a straggler
 	release   func() // the drain's parallelism slot, given back once the close frame is out
 }
 

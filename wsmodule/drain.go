@@ -142,6 +142,7 @@ func (h *Hub) forceClose(now time.Time) int {
 	left := slices.Clone(h.conns)
 	for _, c := range left {
 		c.mu.Lock()
+		c.cut = true
 		h.stragglers = append(h.stragglers, c.stragglerLocked(now))
 		c.mu.Unlock()
 	}
@@ -153,13 +154,29 @@ func (h *Hub) forceClose(now time.Time) int {
 	return len(left)
 }
 
-// Stragglers returns the connections the drain had to cut, each with the
-// hub's name, the peer's address and the connection's age. It implements
-// lifecycle.StragglerReporter.
+// Stragglers returns the connections the drain had to cut and, while the
+// drain runs, those it is still closing, each with the hub's name, the
+// peer's address, how far its close got, and the connection's age. It
+// implements lifecycle.StragglerReporter and is safe to call concurrently
+// with [Hub.Stop]: when the coordinator abandons a drain that did not
+// return in time, the report names what was still open at that moment.
+// Before the drain begins it returns nothing.
 func (h *Hub) Stragglers() []lifecycle.Straggler {
+	now := time.Now()
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return slices.Clone(h.stragglers)
+	out := slices.Clone(h.stragglers)
+	if !h.draining {
+		return out
+	}
+	for _, c := range h.conns {
+		c.mu.Lock()
+		if !c.cut {
+			out = append(out, c.stragglerLocked(now))
+		}
+		c.mu.Unlock()
+	}
+	return out
 }
 
 // stragglerLocked describes c as a straggler of the drain at now. c.mu is

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // TestBroadcastReachesClientOnceDialReturns: a broadcast made the moment the
@@ -183,9 +186,9 @@ func TestBroadcastDuringStalledUpgrade(t *testing.T) {
 }
 
 // TestUpgradeDuringDrainStartIsDrained: the drain begins while an upgrade
-// has written its 101 response but not returned. The connection then gets
-// what was broadcast to it and the drain's close frame, and the drain ends
-// cleanly.
+// has written its 101 response but not returned. The connection is named
+// by Stragglers meanwhile, then gets what was broadcast to it and the
+// drain's close frame, and the drain ends cleanly.
 func TestUpgradeDuringDrainStartIsDrained(t *testing.T) {
 	hub := newTestHub(t, testConfig())
 	handler, stalls := stalledHub(hub)
@@ -205,6 +208,10 @@ func TestUpgradeDuringDrainStartIsDrained(t *testing.T) {
 		stopped <- hub.Stop(ctx)
 	}()
 	<-hub.Draining()
+	cut := hub.Stragglers()
+	if len(cut) != 1 || !strings.Contains(cut[0].Detail, "upgrade in progress") || !strings.Contains(cut[0].Detail, client.LocalAddr().String()) {
+		t.Fatalf("stragglers during the drain %v: want the upgrade in progress from %v", cut, client.LocalAddr())
+	}
 	close(release)
 	got, err := readAll(client)
 	if len(got) != 1 || got[0] != "before the drain" {
@@ -280,4 +287,77 @@ func TestUpgradeRacingDrainIsRefusedOrDrained(t *testing.T) {
 		<-served
 	}
 	t.Logf("%d upgrades refused, %d drained", refused, drained)
+}
+
+// lateDrain is a hub drain that ignores its phase's deadline (as if its
+// force-close were slow): the coordinator abandons it at the force
+// deadline.
+type lateDrain struct {
+	*Hub
+	ctx context.Context
+}
+
+func (l lateDrain) Stop(context.Context) error { return l.Hub.Stop(l.ctx) }
+
+// TestStragglersOfAbandonedDrain: the coordinator abandons a drain that
+// ignores its deadline; its report names the connection the drain was still
+// closing at that moment (a peer that never answers the close frame). Once
+// the drain force-closes that connection, Stragglers names it once.
+func TestStragglersOfAbandonedDrain(t *testing.T) {
+	var waiter connWaiter
+	hub := newTestHub(t, testConfig(), OnConnect(waiter.onConnect))
+	url := serve(t, hub)
+	silent := dial(t, url, nil)
+	silent.SetCloseHandler(func(int, string) error { return nil }) // no answer
+	go func() { _, _ = readAll(silent) }()
+	polite := dial(t, url, nil)
+	politeEnd := make(chan error, 1)
+	go func() {
+		_, err := readAll(polite)
+		politeEnd <- err
+	}()
+	waiter.wait(t, 2)
+	if cut := hub.Stragglers(); len(cut) != 0 {
+		t.Fatalf("stragglers before the drain: %v", cut)
+	}
+
+	drainCtx, endDrain := context.WithCancel(context.Background())
+	defer endDrain()
+	const drainCap = 700 * time.Millisecond
+	coord := lifecycle.New(stopConfig(drainCap))
+	if err := coord.Register(lifecycle.Step{Phase: lifecycle.HubDrain, Name: "ws.chat", Stopper: lateDrain{hub, drainCtx}}); err != nil {
+		t.Fatal(err)
+	}
+	report, err := coord.Stop(context.Background())
+	if err == nil {
+		t.Fatalf("stop reported clean although the drain was abandoned:\n%v", report)
+	}
+	pr, _ := phaseEnd(t, report, lifecycle.HubDrain)
+	if len(pr.Steps) != 1 || pr.Steps[0].Outcome != lifecycle.StepAbandoned {
+		t.Fatalf("hub drain phase: want an abandoned step:\n%v", report)
+	}
+	cut := report.Stragglers()
+	if len(cut) != 1 || cut[0].Kind != "websocket" || cut[0].Name != "chat" ||
+		!strings.Contains(cut[0].Detail, silent.LocalAddr().String()) || !strings.Contains(cut[0].Detail, "close frame sent, no answer") ||
+		cut[0].Age < drainCap {
+		t.Fatalf("report names %v: want the silent peer %v, close frame sent, no answer, age at least %v:\n%v", cut, silent.LocalAddr(), drainCap, report)
+	}
+	if code, _ := closeCode(<-politeEnd); code != websocket.CloseGoingAway {
+		t.Fatal("the polite peer did not get close 1001")
+	}
+
+	// The late drain still runs; end it: it force-closes the silent peer.
+	endDrain()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hub.Stop(ctx); err != nil { // waits for the first call
+		t.Fatal(err)
+	}
+	after := hub.Stragglers()
+	if len(after) != 1 || after[0].Detail != cut[0].Detail {
+		t.Fatalf("stragglers after the force-close %v: want the silent peer once", after)
+	}
+	if st := hub.Stats(); st.ForceClosed != 1 || st.ClosedClean != 1 || st.Active != 0 {
+		t.Fatalf("stats %+v: want 1 forced, 1 clean, none active", st)
+	}
 }
