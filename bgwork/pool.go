@@ -90,7 +90,6 @@ type Pool struct {
 	// Without a limit.
 	slots       slotList     // the tasks started that may not have ended
 	lastContext *taskContext // see contextFor
-	unended     func() int   // p.admitted, made once
 
 	// With a limit.
 	taken   int        // tasks taken (queued or running) that have not ended
@@ -128,7 +127,6 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
 	p.workFn = p.work
 	p.slots.checkAt = minSweep
-	p.unended = p.admitted
 	for _, o := range opts {
 		o(p)
 	}
@@ -239,135 +237,4 @@ func (p *Pool) signalDrained() { p.drainOnce.Do(func() { close(p.drained) }) }
 func (p *Pool) refuse(name string, why error) error {
 	p.refused.Add(1)
 	return fmt.Errorf("bgwork: task %q not started: %w", name, why)
-}
-
-// launch starts a goroutine for sub, in a pool without a limit.
-func (p *Pool) launch(sub submission) {
-	s := slots.Get().(*slot)
-	s.pool, s.fn, s.name, s.start = p, sub.fn, sub.name, sub.start
-	p.mu.Lock()
-	s.ctx = p.contextFor(&p.lastContext, sub.values)
-	p.slots.add(s, p.unended, &p.counters, !p.cutDone)
-	p.counters.Started++
-	p.mu.Unlock()
-	go s.run()
-}
-
-// takeLocked queues s, and starts a worker for it if fewer than the limit
-// run. p.mu is held.
-func (p *Pool) takeLocked(s submission) {
-	p.taken++
-	p.queue.push(s)
-	if p.workers < p.limit {
-		p.workers++
-		go p.workFn()
-	}
-}
-
-// waitForRoom waits until the pool takes s, the stop refuses it, or ctx
-// ends. p.mu is held on entry and released.
-func (p *Pool) waitForRoom(ctx context.Context, s submission) error {
-	w := p.newWaiterLocked(s)
-	p.waiters.pushBack(w)
-	p.mu.Unlock()
-	select {
-	case <-w.wake:
-	case <-ctx.Done():
-		p.mu.Lock()
-		if w.state == waitWaiting {
-			p.waiters.remove(w)
-			p.spare = append(p.spare, w)
-			p.mu.Unlock()
-			p.refused.Add(1)
-			return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", s.name, context.Cause(ctx))
-		}
-		p.mu.Unlock()
-		<-w.wake // taken or refused just now: the signal is on its way
-	}
-	p.mu.Lock()
-	refused := w.state == waitRefused
-	p.spare = append(p.spare, w)
-	p.mu.Unlock()
-	if refused {
-		return p.refuse(s.name, ErrDraining)
-	}
-	return nil
-}
-
-// newWaiterLocked returns a record for a submitter that waits for room.
-// p.mu is held.
-func (p *Pool) newWaiterLocked(s submission) *waiter {
-	var w *waiter
-	if n := len(p.spare); n > 0 {
-		w = p.spare[n-1]
-		p.spare = p.spare[:n-1]
-	} else {
-		w = &waiter{wake: make(chan struct{}, 1)}
-	}
-	w.task, w.state = s, waitWaiting
-	return w
-}
-
-// Stats are the pool's counters since it was created.
-type Stats struct {
-	// Started counts tasks that began to run.
-	Started int64
-	// Completed counts tasks that returned nil.
-	Completed int64
-	// Failed counts tasks that returned an error.
-	Failed int64
-	// Panicked counts tasks that panicked (or called runtime.Goexit).
-	Panicked int64
-	// Dropped counts queued tasks that the stop dropped at its deadline,
-	// before they started.
-	Dropped int64
-	// Refused counts submissions that [Pool.Go] turned down: pool full,
-	// stop begun, or the caller's context ended while it waited.
-	Refused int64
-	// Running is the number of tasks running now (without a limit: or
-	// about to, in a goroutine started for them).
-	Running int64
-	// Queued is the number of tasks taken that wait for a free slot now.
-	Queued int64
-	// Waiting is the number of submitters waiting for room in a full pool
-	// now.
-	Waiting int64
-}
-
-// Stats returns the pool's counters.
-func (p *Pool) Stats() Stats {
-	p.mu.Lock()
-	p.sweepLocked()
-	s := p.counters
-	for _, w := range p.live {
-		if w.running {
-			s.Running++
-		}
-	}
-	s.Running += int64(len(p.slots.slots)) // swept just now
-	s.Queued = int64(p.queue.len)
-	s.Waiting = int64(p.waiters.len)
-	p.mu.Unlock()
-	s.Refused = p.refused.Load()
-	return s
-}
-
-// count counts a task that ended as o.
-func (s *Stats) count(o taskState) {
-	switch o {
-	case succeeded:
-		s.Completed++
-	case failed:
-		s.Failed++
-	case panicked:
-		s.Panicked++
-	}
-}
-
-// sweepLocked counts the tasks without a limit that ended, and lets go of
-// what they held. p.mu is held.
-func (p *Pool) sweepLocked() {
-	if live := p.slots.sweep(&p.counters, !p.cutDone); live == 0 && p.workers == 0 {
-		p.lastContext = nil // nothing runs: let the last caller's context go
-	}
 }

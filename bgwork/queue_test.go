@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -280,4 +281,106 @@ func TestClockIsAtMostATickStale(t *testing.T) {
 			t.Errorf("after an idle hour, now = %v", got)
 		}
 	})
+}
+
+// TestTasksShareTheContextOfTheirCaller: tasks submitted one after another
+// with the same caller's context get the same task context (no allocation
+// per task), and a task's context stays its own after the pool reused
+// everything else of the task: a context kept past the end of its task
+// still has its caller's values, and still follows the pool's cancellation.
+func TestTasksShareTheContextOfTheirCaller(t *testing.T) {
+	type key struct{}
+	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 2000}} {
+		p := newPool(t, cfg, WithForceGrace(time.Second))
+		hold := make(chan struct{})
+		p.Go(context.Background(), "hold", func(context.Context) error { <-hold; return nil })
+		got := make(chan context.Context, 3)
+		keep := func(ctx context.Context) error { got <- ctx; return nil }
+		a := context.WithValue(context.Background(), key{}, "a")
+		p.Go(a, "a1", keep) // with a limit of 1: queued behind hold, then run by one worker back to back
+		p.Go(a, "a2", keep)
+		b := context.WithValue(context.Background(), key{}, "b")
+		for range 1000 { // the pool reuses its records many times over
+			if err := p.Go(b, "b", func(context.Context) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Go(b, "b-kept", keep)
+		close(hold)
+		var as []context.Context  // a1's and a2's
+		var other context.Context // b-kept's
+		for range 3 {
+			if ctx := <-got; ctx.Value(key{}) == "a" {
+				as = append(as, ctx)
+			} else {
+				other = ctx
+			}
+		}
+		first := as[0]
+		if len(as) != 2 || as[0] != as[1] {
+			t.Errorf("%+v: two tasks of the same caller's context in a row got different contexts", cfg)
+		}
+		p.Stats() // sweeps
+		if v := first.Value(key{}); v != "a" {
+			t.Errorf("%+v: a context kept past its task's end has value %v, want a", cfg, v)
+		}
+		if v := other.Value(key{}); v != "b" {
+			t.Errorf("%+v: value %v, want b", cfg, v)
+		}
+		p.Go(context.Background(), "until-cancelled", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		if err := p.Stop(ctx); err == nil {
+			t.Errorf("%+v: Stop = nil with a task running past the deadline", cfg)
+		}
+		if first.Err() != context.Canceled || context.Cause(first) != ErrStopDeadline {
+			t.Errorf("%+v: a kept context after the stop deadline: Err %v, Cause %v", cfg, first.Err(), context.Cause(first))
+		}
+	}
+}
+
+// uncomparableContext is a context whose type cannot be compared with ==:
+// sharing contexts must not compare it.
+type uncomparableContext struct {
+	context.Context
+	tags []string
+}
+
+func TestContextOfAnUncomparableTypeIsNotShared(t *testing.T) {
+	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 10}} {
+		p := newPool(t, cfg)
+		caller := uncomparableContext{Context: context.Background(), tags: []string{"x"}}
+		var ran atomic.Int64
+		for range 3 {
+			if err := p.Go(caller, "tagged", func(ctx context.Context) error {
+				if ctx.Err() == nil {
+					ran.Add(1)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop(t, p)
+		if ran.Load() != 3 {
+			t.Errorf("%+v: %d tasks ran, want 3", cfg, ran.Load())
+		}
+	}
+}
+
+// TestGoexitKeepsTheQueueGoing: a task that calls runtime.Goexit takes its
+// worker with it; another worker takes over the queue.
+func TestGoexitKeepsTheQueueGoing(t *testing.T) {
+	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 10}} {
+		p := newPool(t, cfg)
+		p.Go(context.Background(), "goexit", func(context.Context) error { runtime.Goexit(); return nil })
+		var ran atomic.Int64
+		for range 5 {
+			p.Go(context.Background(), "after", func(context.Context) error { ran.Add(1); return nil })
+		}
+		stop(t, p)
+		if s := p.Stats(); ran.Load() != 5 || s.Panicked != 1 || s.Completed != 5 || s.Running != 0 {
+			t.Errorf("%+v: ran %d, stats %+v; want 5 completed and 1 panicked", cfg, ran.Load(), s)
+		}
+	}
 }

@@ -98,3 +98,33 @@ func (l *slotList) sweep(counts *Stats, reuse bool) int {
 	l.slots = live
 	return len(live)
 }
+
+// launch starts a goroutine for sub, in a pool without a limit.
+func (p *Pool) launch(sub submission) {
+	s := slots.Get().(*slot)
+	s.pool, s.fn, s.name, s.start = p, sub.fn, sub.name, sub.start
+	p.mu.Lock()
+	s.ctx = p.contextFor(&p.lastContext, sub.values)
+	p.slots.add(s, p.admitted, &p.counters, !p.cutDone)
+	p.counters.Started++
+	p.mu.Unlock()
+	go s.run()
+}
+
+// runSlot runs the task in s (pools without a limit), then stores how it
+// ended in s and counts it out, without the pool's lock.
+func (p *Pool) runSlot(s *slot) {
+	o := running // until invoke returns; if it does not, a panic or runtime.Goexit
+	defer p.endSlot(s, &o)
+	o = p.invoke(s.name, s.ctx, s.fn)
+}
+
+// endSlot is runSlot's deferred end. Past the store of the end, the slot
+// may be reused at once: nothing reads it after.
+func (p *Pool) endSlot(s *slot, o *taskState) {
+	if *o == running {
+		*o = p.failure(s.name, recover())
+	}
+	s.state.Store(uint32(*o))
+	p.release()
+}

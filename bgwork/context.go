@@ -60,12 +60,18 @@ func comparableContext(c context.Context) bool {
 		reflect.TypeOf(c).Kind() == reflect.Pointer
 }
 
-// taskState is how far a task has gone.
-type taskState uint32
-
-const (
-	running   taskState = iota // a goroutine runs it (or is about to)
-	succeeded                  // it returned nil
-	failed                     // it returned an error
-	panicked                   // it panicked or called runtime.Goexit
-)
+// contextFor returns the context for a task whose caller passed values:
+// *last, the one made for the previous task, if its caller passed the same
+// context, or a new one, which it stores in *last. A context holds only the
+// pool and the caller's context, so sharing it is safe, and it saves an
+// allocation per task when one caller submits many. The submitters of a
+// pool without a limit share one *last, under p.mu; each worker of a pool
+// with a limit has its own.
+func (p *Pool) contextFor(last **taskContext, values context.Context) *taskContext {
+	if c := *last; c != nil && c.shareable && c.values == values {
+		return c
+	}
+	c := &taskContext{pool: p, values: values, shareable: comparableContext(values)}
+	*last = c
+	return c
+}
