@@ -88,8 +88,10 @@ type Pool struct {
 	closed   bool // the stop began
 
 	// Without a limit.
-	slots       slotList     // the tasks started that may not have ended
-	lastContext *taskContext // see contextFor
+	slots        slotList     // the tasks started that may not have ended
+	pending      *slot        // new slots whose goroutines have not taken them yet
+	runPendingFn func()       // p.runPending, made once
+	lastContext  *taskContext // see contextFor (with a limit: the last one of a worker that exited)
 
 	// With a limit.
 	taken   int        // tasks taken (queued or running) that have not ended
@@ -126,6 +128,7 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	}
 	p.force, p.cancelForce = context.WithCancelCause(context.Background())
 	p.workFn = p.work
+	p.runPendingFn = p.runPending
 	p.slots.checkAt = minSweep
 	for _, o := range opts {
 		o(p)

@@ -12,13 +12,15 @@ import (
 // (that is a shared taskContext), so nothing outside the pool refers to
 // it, and slots are reused: a task costs no allocation of its own.
 //
-// Each slot has its own function value, made once, that runs its task:
-// the submitter starts the task's goroutine with it. `go p.run(s)` would
-// allocate a closure for every task; `go s.run()` allocates nothing, and
-// the goroutine finds its task without looking anywhere shared. The
-// goroutine reads the slot and writes how the task ended in it: one cache
-// line goes from the submitter's core to the runner's per task, as a
-// closure would.
+// A slot that has run a task has its own function value, run, that runs
+// its task: the submitter starts the task's goroutine with it. `go
+// p.runTask(t)` would allocate a closure for every task; `go s.run()`
+// allocates nothing, and the goroutine finds its task without looking
+// anywhere shared. It reads the slot and writes how the task ended in it:
+// one cache line goes from the submitter's core to the runner's per task,
+// as a closure would. A new slot has no function value yet (making one
+// would be a second allocation for its task): its goroutine takes it from
+// Pool.pending.
 type slot struct {
 	pool  *Pool
 	ctx   *taskContext
@@ -27,15 +29,13 @@ type slot struct {
 	start time.Duration // when it was submitted, since the pool's epoch
 	state atomic.Uint32 // a taskState, stored by the goroutine that ran it
 	cut   bool          // the stop's deadline found it running; under Pool.mu
-	run   func()        // s.pool.runSlot(s)
+	run   func()        // s.pool.runSlot(s), made when the slot is reused
+	used  bool          // the slot was recycled
+	next  *slot         // in Pool.pending; under Pool.mu
 }
 
 // slots recycles the slots of ended tasks, between pools too.
-var slots = sync.Pool{New: func() any {
-	s := new(slot)
-	s.run = func() { s.pool.runSlot(s) }
-	return s
-}}
+var slots = sync.Pool{New: func() any { return new(slot) }}
 
 func (s *slot) load() taskState { return taskState(s.state.Load()) }
 
@@ -91,6 +91,7 @@ func (l *slotList) sweep(counts *Stats, reuse bool) int {
 			// end, so the slot is free.
 			s.pool, s.ctx, s.fn, s.name = nil, nil, nil, ""
 			s.state.Store(uint32(running))
+			s.used = true
 			slots.Put(s)
 		}
 	}
@@ -102,13 +103,30 @@ func (l *slotList) sweep(counts *Stats, reuse bool) int {
 // launch starts a goroutine for sub, in a pool without a limit.
 func (p *Pool) launch(sub submission) {
 	s := slots.Get().(*slot)
+	if s.run == nil && s.used { // its first reuse: this task's one allocation
+		s.run = func() { s.pool.runSlot(s) }
+	}
 	s.pool, s.fn, s.name, s.start = p, sub.fn, sub.name, sub.start
 	p.mu.Lock()
 	s.ctx = p.contextFor(&p.lastContext, sub.values)
 	p.slots.add(s, p.admitted, &p.counters, !p.cutDone)
 	p.counters.Started++
+	run := s.run
+	if run == nil { // a new slot: its goroutine takes it from pending
+		s.next, p.pending = p.pending, s
+		run = p.runPendingFn
+	}
 	p.mu.Unlock()
-	go s.run()
+	go run()
+}
+
+// runPending runs the task of a new slot (see slot).
+func (p *Pool) runPending() {
+	p.mu.Lock()
+	s := p.pending
+	p.pending, s.next = s.next, nil
+	p.mu.Unlock()
+	p.runSlot(s)
 }
 
 // runSlot runs the task in s (pools without a limit), then stores how it

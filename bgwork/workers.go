@@ -89,6 +89,7 @@ func (p *Pool) newWorkerLocked() *worker {
 	}
 	w.slot = len(p.live)
 	p.live = append(p.live, w)
+	w.lastContext = p.lastContext // the context a worker that exited used last
 	return w
 }
 
@@ -99,6 +100,7 @@ func (p *Pool) retireLocked(w *worker) {
 	p.live[w.slot], last.slot = last, w.slot
 	p.live[len(p.live)-1] = nil
 	p.live = p.live[:len(p.live)-1]
+	p.lastContext = w.lastContext             // for the next worker
 	w.task, w.lastContext = submission{}, nil // keep nothing of the last task alive
 	p.idle = append(p.idle, w)
 	p.workers--
