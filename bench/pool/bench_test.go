@@ -27,13 +27,18 @@ func empty() {}
 
 // benchLibraries runs b.N tasks per library, in batches: each batch creates
 // a pool, submits its tasks and waits for them, so ns/op is the cost of one
-// task including its share of the pool's set-up and drain.
+// task including its share of the pool's set-up and drain. cpu-ns/op is the
+// CPU time the process used per task, on all cores (see processCPU).
 func benchLibraries(b *testing.B, limit, batch int, work func()) {
 	for _, lib := range libraries {
 		b.Run("lib="+lib.name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu0, ok := processCPU()
 			for left := b.N; left > 0; left -= batch {
 				lib.run(limit, min(left, batch), work)
+			}
+			if cpu1, _ := processCPU(); ok {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 			}
 		})
 	}
