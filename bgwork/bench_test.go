@@ -15,6 +15,18 @@ const batch = 10_000
 
 func noop(context.Context) error { return nil }
 
+// reportCPU reports the CPU time the process used per op (cpu-ns/op), on
+// all cores, when the returned function is called: on a shared machine it
+// varies less than the wall-clock time.
+func reportCPU(b *testing.B) func() {
+	cpu0, ok := processCPU()
+	return func() {
+		if cpu1, _ := processCPU(); ok {
+			b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // BenchmarkGo measures Pool.Go plus the task's run and the pool's drain, per
 // empty task, beside the plain stdlib way: goroutines and a sync.WaitGroup,
 // with a channel semaphore for a limit. Compare with
@@ -40,6 +52,7 @@ func BenchmarkGo(b *testing.B) {
 			}
 			b.Run(name+"/impl="+impl, func(b *testing.B) {
 				b.ReportAllocs()
+				defer reportCPU(b)()
 				for left := b.N; left > 0; left -= batch {
 					p, err := New(config.Tasks{MaxRunning: limit, Queue: queue, WhenFull: config.Wait})
 					if err != nil {
@@ -58,6 +71,7 @@ func BenchmarkGo(b *testing.B) {
 		}
 		b.Run(name+"/impl=goroutines", func(b *testing.B) {
 			b.ReportAllocs()
+			defer reportCPU(b)()
 			for left := b.N; left > 0; left -= batch {
 				var wg sync.WaitGroup
 				var sem chan struct{}
