@@ -111,7 +111,11 @@ func (c *conn) Read(p []byte) (int, error) {
 	case protoHTTP1:
 	case protoUnknown:
 		if n > 0 {
-			c.detect(p[:n])
+			if c.run.h2c {
+				c.detect(p[:n])
+			} else {
+				c.proto.Store(protoHTTP1)
+			}
 		}
 	case protoH2:
 		if n > 0 || err == io.EOF {

@@ -2,7 +2,9 @@ package httpmodule
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -214,4 +216,48 @@ func TestHijackedConnectionIsNotWaitedFor(t *testing.T) {
 		t.Errorf("hijacked connection after the stop: read %q %v, want \"bye\": it must stay open for its handler", b, err)
 	}
 	<-handlerDone
+}
+
+// A server speaks the protocols of its config: HTTP/1 only, h2c only.
+func TestProtocolsFromConfig(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	for _, tc := range []struct {
+		protos         []config.Protocol
+		http1OK, h2cOK bool
+	}{
+		{[]config.Protocol{config.HTTP1}, true, false},
+		{[]config.Protocol{config.H2C}, false, true},
+		{[]config.Protocol{config.HTTP1, config.H2C}, true, true},
+	} {
+		t.Run(fmt.Sprint(tc.protos), func(t *testing.T) {
+			cfg := testServerConfig()
+			cfg.Protocols = tc.protos
+			s := startServer(t, cfg, mux)
+			for _, c := range []struct {
+				client *http.Client
+				want   bool
+				proto  string
+			}{{h1Client(t), tc.http1OK, "HTTP/1.1"}, {h2cClient(t, nil), tc.h2cOK, "HTTP/2.0"}} {
+				resp, err := c.client.Get(url(s, "/"))
+				if err != nil {
+					if c.want {
+						t.Errorf("%s: %v", c.proto, err)
+					}
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				switch {
+				case !c.want:
+					t.Errorf("%s: served (%q), want refused by a server of %v", c.proto, body, tc.protos)
+				case string(body) != c.proto:
+					t.Errorf("%s: served as %q", c.proto, body)
+				}
+			}
+			if err := s.Shutdown(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 }

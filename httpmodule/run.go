@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type serverRun struct {
 	addr        net.Addr
 	clock       *coarseClock
 	tracker     *tracker
+	h2c         bool // the server speaks h2c: look for the HTTP/2 preface
 	h2IdleGrace time.Duration
 
 	baseCtx    context.Context
@@ -63,6 +65,7 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 		s:           s,
 		addr:        ln.Addr(),
 		clock:       processClock,
+		h2c:         slices.Contains(s.cfg.Protocols, config.H2C),
 		h2IdleGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
