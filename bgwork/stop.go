@@ -40,10 +40,12 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.beginDrain()
 	select {
 	case <-p.drained:
+		p.drainedClean()
 		return nil
 	case <-ctx.Done():
 		select {
 		case <-p.drained: // the last task returned as the deadline came
+			p.drainedClean()
 			return nil
 		default:
 		}
@@ -63,6 +65,14 @@ func (p *Pool) Stop(ctx context.Context) error {
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
 		zap.String("pool", p.name), zap.Int("running", left), zap.Strings("tasks", names))
 	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running; dropped %d queued: %w", nCancelled, left, nDropped, context.Cause(ctx))
+}
+
+// drainedClean counts the last tasks and lets the pool's records go to
+// the next pool, once every task returned before the deadline.
+func (p *Pool) drainedClean() {
+	p.mu.Lock()
+	p.sweepLocked()
+	p.mu.Unlock()
 }
 
 // beginDrain makes the pool refuse new tasks and refuses the submitters
