@@ -13,25 +13,34 @@
 // task. Only the pool cancels it, at the deadline of its stop or after the
 // per-task timeout (config.Tasks.TaskTimeout).
 //
-// The pool runs at most config.Tasks.MaxRunning tasks at once. When that many
-// run, a submission waits for a slot (respecting the caller's context) or
-// fails at once with [ErrFull], as config.Tasks.WhenFull says. A panic in a
-// task is recovered, logged with the task's name and stack, and counted; a
-// task's error is logged with its name and passed to the [ErrorHandler], if
-// any. [Pool.Stats] returns the counters.
+// The pool runs at most config.Tasks.MaxRunning tasks at once (zero: no
+// limit, a goroutine per task). When that many run, it queues up to
+// config.Tasks.Queue more, which start in order of submission as slots free;
+// the submitter does not wait. When the queue is full too, the pool is full:
+// a submission waits for room (respecting the caller's context) or fails at
+// once with [ErrFull], as config.Tasks.WhenFull says. A panic in a task is
+// recovered, logged with the task's name and stack, and counted; a task's
+// error is logged with its name and passed to the [ErrorHandler], if any.
+// [Pool.Stats] returns the counters.
+//
+// A task costs no allocation of its own once the pool has run a few: its
+// context is shared with the tasks submitted before it with the same
+// caller's context (it holds nothing else), and the pool reuses its records
+// of tasks and workers. No goroutine of the pool waits idle for work.
 //
 // # The stop
 //
 // [Pool.Stop] is the pool's step in the wait phase of the stop
 // ([lifecycle.Wait]), which runs after the servers have shut down and the
 // WebSocket hubs have drained: until then, handlers still finishing their
-// requests may submit tasks, and the stop waits for those too. When Stop
-// begins, the pool refuses new tasks with [ErrDraining]; a submission either
-// is counted before Stop can see the pool empty or is refused, never lost in
-// between. Stop returns the moment the last task returns. At its deadline it
-// cancels the tasks' contexts, gives them until [lifecycle.ForceDeadline] to
-// return, and [Pool.Stragglers] names every task it cut off or that is still
-// running, with its age.
+// requests may submit tasks, and the stop waits for those too, queued ones
+// included. When Stop begins, the pool refuses new tasks with [ErrDraining];
+// a submission either is counted before Stop can see the pool empty or is
+// refused, never lost in between. Stop returns the moment the last task
+// returns. At its deadline it drops the queued tasks that have not started,
+// cancels the running tasks' contexts, gives them until
+// [lifecycle.ForceDeadline] to return, and [Pool.Stragglers] names every task
+// it cut off (running, or queued and dropped), with its age.
 //
 // [Module] provides the pool to an Fx application and registers its stop;
 // [New] builds one without Fx.

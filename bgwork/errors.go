@@ -10,10 +10,11 @@ import (
 // happen at that point has to run inline.
 var ErrDraining = errors.New("bgwork: the pool is stopping and takes no new tasks")
 
-// ErrFull is returned by [Pool.Go] when config.Tasks.MaxRunning tasks are
-// running and config.Tasks.WhenFull is "fail". Retry later, shed the work, or
-// raise tasks.maxRunning.
-var ErrFull = errors.New("bgwork: the pool is full (tasks.maxRunning tasks are running)")
+// ErrFull is returned by [Pool.Go] when the pool is full (config.Tasks.MaxRunning
+// tasks are running and config.Tasks.Queue tasks are queued) and
+// config.Tasks.WhenFull is "fail". Retry later, shed the work, or raise
+// tasks.queue or tasks.maxRunning.
+var ErrFull = errors.New("bgwork: the pool is full (tasks.maxRunning tasks running, tasks.queue queued)")
 
 // ErrStopDeadline is the cause (see context.Cause) of the cancellation of a
 // task's context when the pool's stop reached its deadline.
