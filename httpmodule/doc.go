@@ -1,0 +1,23 @@
+// Package httpmodule runs a service's HTTP servers: named application
+// servers that speak HTTP/1.1, h2c (HTTP/2 with prior knowledge) or both on
+// one port, using net/http's native unencrypted HTTP/2, and an admin server
+// for the health probes (and pprof when enabled).
+//
+// Modules contribute handlers as [Route] values (see [AsRoute]) and
+// middleware as [Middleware] values (see [AsMiddleware]); [Module] builds one
+// [Server] per configured name, binds the listeners when the app starts, and
+// provides [*Servers] to find their addresses.
+//
+// Each server's stop is a set of steps of the lifecycle coordinator: from
+// readiness off every response carries "Connection: close"; in the shutdown
+// phase the server closes its listener and idle connections, sends GOAWAY on
+// HTTP/2 connections, lets in-flight requests finish, and returns the moment
+// the last request and connection are done (not at the next tick of
+// http.Server.Shutdown's polling). Idle HTTP/2 connections are half-closed
+// as soon as their GOAWAY is on the wire, instead of after net/http's fixed
+// second. At the phase deadline request contexts are cancelled; at the force
+// deadline what is left is closed and the requests cut off are named in the
+// stop report. The admin server stops last, in the final phase.
+//
+// The "Upgrade: h2c" path of RFC 7540 is not supported: see docs/httpmodule.md.
+package httpmodule
