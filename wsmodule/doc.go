@@ -2,7 +2,9 @@
 // losing a message when the process stops.
 //
 // A [Hub] upgrades HTTP requests to WebSocket connections and tracks every
-// connection it upgraded. It is an http.Handler: mount it on any server, or,
+// connection from the moment its upgrade begins, before the handshake's
+// response is written: once a client's handshake has completed, every
+// [Hub.Broadcast] reaches it. It is an http.Handler: mount it on any server, or,
 // with Fx, declare it on a named lameduck server with [Declare]. Each
 // connection ([Conn]) has:
 //
@@ -25,11 +27,14 @@
 //
 // [Hub.Stop] is the hub's step in the lifecycle.HubDrain phase of the stop
 // (see [Hub.Step]). From the moment it begins, the hub refuses new upgrades
-// with 503. Then, for every connection, in parallel (websocket.closeParallelism)
+// with 503; an upgrade already under way is tracked (the hub tracks a
+// connection from before its handshake response is written) and drained
+// with the others. Then, for every connection, in parallel (websocket.closeParallelism)
 // and optionally spread over websocket.closeSpread with jitter: the messages
 // queued so far are written, then a close frame with websocket.closeCode (1001
 // Going Away by default) and websocket.closeReason, and the hub waits for the
 // peer's close frame. Stop returns the moment the last connection is gone. At
 // the phase deadline it force-closes what is left and reports each leftover
-// connection (hub, remote address, age) through [Hub.Stragglers].
+// connection (hub, remote address, age) through [Hub.Stragglers], which also
+// names the connections still being closed while the drain runs.
 package wsmodule
