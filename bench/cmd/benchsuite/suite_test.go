@@ -224,7 +224,7 @@ func TestNoWorse(t *testing.T) {
 
 func TestFormats(t *testing.T) {
 	for _, tc := range []struct{ got, want string }{
-		{fmtNs(302.5), "302 ns"}, {fmtNs(1032), "1.03 µs"}, {fmtMs(1069), "1.07 s"}, {fmtUs(120), "120 µs"},
+		{fmtNs(302.5), "302 ns"}, {fmtMs(999.97), "1 s"}, {fmtNs(1032), "1.03 µs"}, {fmtMs(1069), "1.07 s"}, {fmtUs(120), "120 µs"},
 		{fmtBytes(5293), "5.17 KiB"}, {fmtRate(19279), "19.3k/s"}, {formatRatio(0.0186), "0.019×"}, {formatRatio(1.1), "1.10×"},
 	} {
 		if tc.got != tc.want {

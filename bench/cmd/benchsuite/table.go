@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/perf/benchmath"
@@ -323,12 +324,14 @@ func formatRatio(r float64) string {
 // Formats of values by kind. Durations keep three significant digits.
 
 func fmtNs(v float64) string {
+	// Thresholds a little under each power of 1000, so that 999.97 ms,
+	// which rounds to 1000, reads as 1.00 s.
 	switch a := math.Abs(v); {
-	case a >= 1e9:
+	case a >= 999.5e6:
 		return sig3(v/1e9) + " s"
-	case a >= 1e6:
+	case a >= 999.5e3:
 		return sig3(v/1e6) + " ms"
-	case a >= 1e3:
+	case a >= 999.5:
 		return sig3(v/1e3) + " µs"
 	default:
 		return sig3(v) + " ns"
@@ -360,6 +363,7 @@ func fmtRate(v float64) string {
 
 // sig3 formats v with three significant digits, without an exponent.
 func sig3(v float64) string {
+	v, _ = strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64) // 0.99997 -> 1
 	if v == math.Trunc(v) && math.Abs(v) < 1e6 {
 		return fmt.Sprintf("%.0f", v)
 	}
