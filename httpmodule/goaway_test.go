@@ -90,7 +90,13 @@ func TestLateH2CConnectionGetsGoAway(t *testing.T) {
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "pong") })
 	cfg := testServerConfig()
 	cfg.H2IdleGrace = 2 * time.Second // not the silent-connection rule: the sweep must do it
-	s := startServer(t, cfg, mux)
+	accepted := make(chan struct{}, 2)
+	s := NewServer("public", cfg, mux)
+	s.onAccept = func() { accepted <- struct{}{} }
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	c, _ := coordinator(t, testStop(10*time.Second), s)
 
 	var d tapDialer
@@ -102,6 +108,8 @@ func TestLateH2CConnectionGetsGoAway(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	late := dialRaw(t, s.Addr().String()) // connected, silent
+	recv(t, accepted, "the early connection's accept")
+	recv(t, accepted, "the late connection's accept") // not still in the accept queue
 
 	done := stopAsync(c)
 	// The early connection's GOAWAY proves the sweep has run.

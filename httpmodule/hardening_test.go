@@ -149,13 +149,20 @@ func TestMaxConns(t *testing.T) {
 // after the grace instead of holding the stop (Shutdown alone waits 5s
 // for it).
 func TestSilentConnectionDoesNotHoldTheStop(t *testing.T) {
-	s := startServer(t, testServerConfig(), http.NewServeMux())
+	accepted := make(chan struct{}, 1)
+	s := NewServer("public", testServerConfig(), http.NewServeMux())
+	s.onAccept = func() { accepted <- struct{}{} }
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
 	c, _ := coordinator(t, testStop(10*time.Second), s)
 	nc, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	recv(t, accepted, "the server accepting the connection") // not still in the accept queue
 	rep := <-stopAsync(c)
 	sh, _ := rep.Phase(lifecycle.Shutdown)
 	if sh.Outcome != lifecycle.PhaseCompleted || sh.Duration > 2*time.Second {

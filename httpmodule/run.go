@@ -142,6 +142,9 @@ func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
 	run.conns[c] = struct{}{}
 	run.open.Add(1)
 	run.connMu.Unlock()
+	if run.s.onAccept != nil {
+		run.s.onAccept()
+	}
 	return c
 }
 

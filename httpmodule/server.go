@@ -35,9 +35,11 @@ type Server struct {
 	admin   bool
 
 	lameDuck atomic.Bool
-	// onGoAway, if set (by tests), is called when a GOAWAY has been
-	// written to an HTTP/2 connection.
+	// onGoAway and onAccept, if set (by tests), are called when a GOAWAY
+	// has been written to an HTTP/2 connection, and when a connection has
+	// been accepted.
 	onGoAway func()
+	onAccept func()
 
 	mu   sync.Mutex
 	run  *serverRun // the running instance, nil when stopped
