@@ -9,7 +9,10 @@
 // provides [*Servers] to find their addresses.
 //
 // Each server's stop is a set of steps of the lifecycle coordinator: from
-// readiness off every response carries "Connection: close"; in the shutdown
+// readiness off every HTTP/1 response carries "Connection: close" (HTTP/2
+// connections are left alone until shutdown: an early GOAWAY makes the
+// server refuse streams that a load balancer still opens, and an LB that
+// does not retry fails them); in the shutdown
 // phase the server closes its listener and idle connections, sends GOAWAY on
 // HTTP/2 connections, lets in-flight requests finish, and returns the moment
 // the last request and connection are done (not at the next tick of

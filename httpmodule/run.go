@@ -122,10 +122,16 @@ func (run *serverRun) start() {
 	}()
 }
 
-// ServeHTTP tracks the request, marks responses "Connection: close" in the
-// lame-duck window, and calls the server's handler.
+// ServeHTTP tracks the request, marks HTTP/1 responses "Connection: close"
+// in the lame-duck window, and calls the server's handler.
+//
+// HTTP/2 responses are not marked: net/http answers the header with an
+// immediate GOAWAY, after which the server refuses the streams a load
+// balancer still opens on the connection until its health check sees
+// /readyz fail, and an LB that does not retry refused streams fails them.
+// HTTP/2 connections get their GOAWAY at shutdown, after the preStop delay.
 func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if run.s.lameDuck.Load() {
+	if r.ProtoMajor == 1 && run.s.lameDuck.Load() {
 		w.Header().Set("Connection", "close")
 	}
 	i := run.tracker.enter(r)

@@ -130,10 +130,11 @@ func (s *Server) Steps() []lifecycle.Step {
 	}
 }
 
-// EnterLameDuck makes every response from now on carry "Connection:
-// close": HTTP/1 clients close the connection after the reply, HTTP/2
-// connections get a GOAWAY and close once idle. The server still serves
-// every request. Its readiness-off step calls it.
+// EnterLameDuck makes every HTTP/1 response from now on carry "Connection:
+// close", so HTTP/1 clients close the connection after the reply and
+// reconnect through their load balancer. HTTP/2 connections keep serving
+// and get their GOAWAY at shutdown (see the package doc for why). The server
+// still serves every request. Its readiness-off step calls it.
 func (s *Server) EnterLameDuck() { s.lameDuck.Store(true) }
 
 // Shutdown stops the server gracefully: it closes the listener, closes
