@@ -14,12 +14,6 @@
 //
 // Each background task logs "job done" (field "job") when it completes. Every
 // setting comes from LAMEDUCK_* variables, as in any lameduck service.
-//
-// LAMEDUCK_E2E_H2_KEEP_OPEN=1 removes lameduck's "Connection: close" from
-// HTTP/2 responses during the preStop delay, so that the server sends its
-// GOAWAY at shutdown, after the load balancer has stopped sending it
-// streams, instead of at readiness off. It is the experiment behind the
-// known h2c issue in docs/reliability.md.
 package main
 
 import (
@@ -27,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,11 +37,7 @@ import (
 )
 
 func main() {
-	var opts []fx.Option
-	if os.Getenv("LAMEDUCK_E2E_H2_KEEP_OPEN") != "" {
-		opts = append(opts, fx.Provide(httpmodule.AsMiddleware(h2KeepOpen)))
-	}
-	lameduck.Run(append(opts,
+	lameduck.Run(
 		wsmodule.Declare("feed", "", "GET /ws", func() []wsmodule.Option {
 			return []wsmodule.Option{wsmodule.OnMessage(func(c *wsmodule.Conn, typ wsmodule.MessageType, data []byte) {
 				_ = c.Send(typ, data)
@@ -63,21 +52,7 @@ func main() {
 			httpmodule.AsRoute(jobsRoute),
 			httpmodule.AsRoute(stubbornRoute),
 		),
-	)...)
-}
-
-// h2KeepOpen removes the "Connection: close" that lameduck adds to every
-// response once readiness is off, from HTTP/2 responses only: the server
-// then sends its GOAWAY at shutdown instead of at once.
-func h2KeepOpen() httpmodule.Middleware {
-	return httpmodule.Middleware{Name: "e2e.h2-keep-open", Wrap: func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ProtoMajor == 2 {
-				w.Header().Del("Connection")
-			}
-			next.ServeHTTP(w, r)
-		})
-	}}
+	)
 }
 
 func helloRoute() httpmodule.Route {
