@@ -121,9 +121,11 @@ type Server struct {
 	// MaxConns caps simultaneous connections; further ones wait in the
 	// kernel's accept queue. Zero means no cap.
 	MaxConns int `yaml:"maxConns"`
-	// H2IdleGrace is how long an idle HTTP/2 connection that has been sent
-	// GOAWAY may stay open for the peer to close it before the server closes
-	// it, during the shutdown phase.
+	// H2IdleGrace is how long an HTTP/2 connection that has been sent a
+	// graceful GOAWAY and has no stream left may stay open, half-closed, for
+	// the peer to close it (net/http alone waits a fixed second); during the
+	// shutdown phase it is also how long a connection that has not sent a
+	// byte may stay open. Zero closes at once.
 	H2IdleGrace time.Duration `yaml:"h2IdleGrace"`
 }
 
