@@ -45,9 +45,9 @@ func benchLibraries(b *testing.B, limit, batch int, work func()) {
 }
 
 // BenchmarkEmpty is workload (a): 100,000 empty tasks submitted, then
-// drained, with no limit and with a limit of 8.
+// drained, with no limit and with limits of 8 and 1000.
 func BenchmarkEmpty(b *testing.B) {
-	for _, limit := range []int{0, 8} {
+	for _, limit := range []int{0, 8, 1000} {
 		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) { benchLibraries(b, limit, 100_000, empty) })
 	}
 }
