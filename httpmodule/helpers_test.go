@@ -161,14 +161,28 @@ func (c *tapConn) Read(p []byte) (int, error) {
 		}
 	})
 	if err != nil {
-		c.mu.Lock()
-		if c.readErr == nil {
-			c.readErr = err
-			close(c.ended)
-		}
-		c.mu.Unlock()
+		c.end(err)
 	}
 	return n, err
+}
+
+// Close records the client closing the connection itself: Go 1.27's HTTP/2
+// client closes an idle connection that got a GOAWAY without reading from
+// it again, so no read error would ever tell.
+func (c *tapConn) Close() error {
+	err := c.Conn.Close()
+	c.end(net.ErrClosed)
+	return err
+}
+
+// end records how the connection ended, once.
+func (c *tapConn) end(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readErr == nil {
+		c.readErr = err
+		close(c.ended)
+	}
 }
 
 // endErr waits for the connection's first read error and returns it.
