@@ -2,7 +2,6 @@ package wsmodule
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,21 +24,7 @@ func serveRoutes(t *testing.T, routes []httpmodule.Route) string {
 	for _, r := range routes {
 		mux.Handle(r.Pattern, r.Handler)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		<-done
-	})
-	return ln.Addr().String()
+	return listenAndServe(t, mux)
 }
 
 // TestDeclareMountsHubAndDrainsOnStop: a hub declared by a module gets a

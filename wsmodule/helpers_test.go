@@ -169,6 +169,13 @@ func roundTrip(t testing.TB, c *websocket.Conn, msg string) {
 // ws:// URL of /ws.
 func serveHandler(t testing.TB, h http.Handler) string {
 	t.Helper()
+	return "ws://" + listenAndServe(t, h) + "/ws"
+}
+
+// listenAndServe serves h on 127.0.0.1:0 until the test ends and returns
+// its address.
+func listenAndServe(t testing.TB, h http.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -183,5 +190,5 @@ func serveHandler(t testing.TB, h http.Handler) string {
 		_ = srv.Close()
 		<-done
 	})
-	return "ws://" + ln.Addr().String() + "/ws"
+	return ln.Addr().String()
 }
