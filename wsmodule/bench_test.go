@@ -132,62 +132,54 @@ func BenchmarkDrain(b *testing.B) {
 	bin := buildClients(b)
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("hub=lameduck/clients=%d", n), func(b *testing.B) {
-			var cpu time.Duration
-			defer func() { b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "server-cpu-ms/op") }()
-			for range b.N {
-				b.StopTimer()
-				connected, all := countTo(n)
+			benchDrain(b, bin, n, func(connected func()) (http.Handler, func(context.Context) error, func()) {
 				hub := newTestHub(b, testConfig(), OnConnect(func(*Conn) { connected() }))
-				url, stop := benchServer(b, hub)
-				cl := startClients(b, bin, url, n)
-				<-all
-				runtime.GC() // not the set-up's garbage
-				cpu0 := cpuTime()
-				b.StartTimer()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := hub.Stop(ctx)
-				cancel()
-				b.StopTimer()
-				cpu += cpuTime() - cpu0
-				if err != nil {
-					b.Fatal(err)
+				return hub, hub.Stop, func() {
+					if st := hub.Stats(); st.ClosedClean != uint64(n) {
+						b.Fatalf("%d of %d close handshakes completed", st.ClosedClean, n)
+					}
 				}
-				if st := hub.Stats(); st.ClosedClean != uint64(n) {
-					b.Fatalf("%d of %d close handshakes completed", st.ClosedClean, n)
-				}
-				if got, want := cl.done(), fmt.Sprintf("done %d closes=1001:%d", n, n); got != want {
-					b.Fatalf("clients: %q, want %q", got, want)
-				}
-				stop()
-			}
+			})
 		})
 		b.Run(fmt.Sprintf("hub=naive/clients=%d", n), func(b *testing.B) {
-			var cpu time.Duration
-			defer func() { b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "server-cpu-ms/op") }()
-			for range b.N {
-				b.StopTimer()
-				connected, all := countTo(n)
+			benchDrain(b, bin, n, func(connected func()) (http.Handler, func(context.Context) error, func()) {
 				hub := &baseline.Hub{OnConnect: func(*websocket.Conn) { connected() }}
-				url, stop := benchServer(b, hub)
-				cl := startClients(b, bin, url, n)
-				<-all
-				runtime.GC() // not the set-up's garbage
-				cpu0 := cpuTime()
-				b.StartTimer()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err := hub.Shutdown(ctx)
-				cancel()
-				b.StopTimer()
-				cpu += cpuTime() - cpu0
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got, want := cl.done(), fmt.Sprintf("done %d closes=1001:%d", n, n); got != want {
-					b.Fatalf("clients: %q, want %q", got, want)
-				}
-				stop()
-			}
+				return hub, hub.Shutdown, func() {}
+			})
 		})
+	}
+}
+
+// benchDrain times stopping a hub that n clients in a second process are
+// connected to, and the server CPU it used. build returns the hub to serve,
+// its stop, and a check of the hub's own counts after the stop; connected
+// must be called once per tracked connection.
+func benchDrain(b *testing.B, bin string, n int, build func(connected func()) (http.Handler, func(context.Context) error, func())) {
+	var cpu time.Duration
+	defer func() { b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "server-cpu-ms/op") }()
+	for range b.N {
+		b.StopTimer()
+		connected, all := countTo(n)
+		hub, stopHub, check := build(connected)
+		url, stop := benchServer(b, hub)
+		cl := startClients(b, bin, url, n)
+		<-all
+		runtime.GC() // not the set-up's garbage
+		cpu0 := cpuTime()
+		b.StartTimer()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := stopHub(ctx)
+		cancel()
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		if err != nil {
+			b.Fatal(err)
+		}
+		check()
+		if got, want := cl.done(), fmt.Sprintf("done %d closes=1001:%d", n, n); got != want {
+			b.Fatalf("clients: %q, want %q", got, want)
+		}
+		stop()
 	}
 }
 
