@@ -121,11 +121,11 @@ type Server struct {
 	// MaxConns caps simultaneous connections; further ones wait in the
 	// kernel's accept queue. Zero means no cap.
 	MaxConns int `yaml:"maxConns"`
-	// H2IdleGrace is how long an HTTP/2 connection that has been sent a
-	// graceful GOAWAY and has no stream left may stay open, half-closed, for
-	// the peer to close it (net/http alone waits a fixed second); during the
-	// shutdown phase it is also how long a connection that has not sent a
-	// byte may stay open. Zero closes at once.
+	// H2IdleGrace is how long, during the shutdown phase, a connection that
+	// has not sent a single byte (a preconnected client, a TCP health check)
+	// may stay open before it is closed: net/http alone waits 5s for such a
+	// connection. Nothing is lost by closing it: the client has asked for
+	// nothing. Zero closes such connections as soon as the shutdown begins.
 	H2IdleGrace time.Duration `yaml:"h2IdleGrace"`
 }
 

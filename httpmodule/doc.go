@@ -13,14 +13,16 @@
 // connections are left alone until shutdown: an early GOAWAY makes the
 // server refuse streams that a load balancer still opens, and an LB that
 // does not retry fails them); in the shutdown
-// phase the server closes its listener and idle connections, sends GOAWAY on
-// HTTP/2 connections, lets in-flight requests finish, and returns the moment
-// the last request and connection are done (not at the next tick of
-// http.Server.Shutdown's polling). Idle HTTP/2 connections are half-closed
-// as soon as their GOAWAY is on the wire, instead of after net/http's fixed
-// second. At the phase deadline request contexts are cancelled; at the force
-// deadline what is left is closed and the requests cut off are named in the
-// stop report. The admin server stops last, in the final phase.
+// phase http.Server.Shutdown does the graceful part as for a bare server
+// (listener closed, idle connections closed, GOAWAY on HTTP/2 connections,
+// in-flight requests finish) and the step returns the moment the last
+// request and connection are done, not at the next tick of Shutdown's
+// polling. The connection wrapper only observes: every byte the server
+// writes reaches the client. At the phase deadline request contexts are
+// cancelled; at [lifecycle.CloseBy] what is left is closed, and whatever
+// that cuts off (requests, responses not fully written) is named in the
+// stop report, with the requests whose handler panicked during the stop.
+// The admin server stops last, in the final phase.
 //
 // The "Upgrade: h2c" path of RFC 7540 is not supported: see docs/httpmodule.md.
 package httpmodule

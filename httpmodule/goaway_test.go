@@ -13,11 +13,12 @@ import (
 )
 
 // A request that the client sent before it read the server's GOAWAY is
-// never turned into a reset: the server half-closes after the GOAWAY and
-// keeps reading, so the client reads the GOAWAY (whose last stream ID tells
-// it the request was not processed and can be retried elsewhere) and then
-// a clean end of stream. Closing the socket outright instead would answer
-// the client's request bytes with a TCP reset.
+// never turned into a reset: the server keeps reading after the GOAWAY and
+// closes only once its streams are done (net/http waits a second for that),
+// so the client reads the GOAWAY (whose last stream ID tells it the request
+// was not processed and can be retried elsewhere) and then a clean end of
+// stream. Closing the socket while the client's request bytes are unread
+// would answer them with a TCP reset.
 func TestRequestSentBeforeGoAwayIsNotReset(t *testing.T) {
 	var uploads atomic.Int64
 	mux := http.NewServeMux()
@@ -26,8 +27,6 @@ func TestRequestSentBeforeGoAwayIsNotReset(t *testing.T) {
 	cfg := testServerConfig()
 	cfg.H2IdleGrace = 5 * time.Second // the client's close must end the connection, not the grace
 	s := NewServer("public", cfg, mux)
-	goAway := make(chan struct{}, 1)
-	s.onGoAway = func() { goAway <- struct{}{} }
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +38,12 @@ func TestRequestSentBeforeGoAwayIsNotReset(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- s.Shutdown(context.Background()) }()
-	<-goAway
-	// The GOAWAY is on the client's socket, unread. The client, unaware,
-	// sends a request with a body.
+	// Wait for the GOAWAY's first bytes without reading them as a frame:
+	// it is on the client's side, unread. The client, unaware, sends a
+	// request with a body.
+	if _, err := h.br.Peek(frameHeaderLen); err != nil {
+		t.Fatalf("waiting for the GOAWAY: %v", err)
+	}
 	h.request(3, "POST", "/upload", false)
 	h.write(frameData, flagEndStream, 3, make([]byte, 16<<10))
 

@@ -3,6 +3,7 @@ package httpmodule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
@@ -23,34 +24,33 @@ type connKey struct{}
 // serverRun is one start of a server: its http.Server, listener,
 // connections and requests.
 type serverRun struct {
-	s           *Server
-	srv         *http.Server
-	ln          *listener
-	addr        net.Addr
-	clock       *coarseClock
-	tracker     *tracker
-	h2c         bool // the server speaks h2c: look for the HTTP/2 preface
-	h2IdleGrace time.Duration
+	s    *Server
+	srv  *http.Server
+	ln   *listener
+	addr net.Addr
+	// silentGrace is how long, in the shutdown phase, a connection that
+	// has not sent a byte may stay open.
+	silentGrace time.Duration
 
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 	serveDone  chan struct{}
 	serveErr   error
 
-	// wake is signalled when a request ends, a connection closes or the
-	// listener closes while the stop waits.
+	// wake is signalled, once the stop has begun, when a request ends, a
+	// connection closes or the listener closes.
 	wake chan struct{}
-	// resweep is signalled when an HTTP/2 connection starts after the
-	// stop's GOAWAY sweep, so that it gets a GOAWAY too.
+	// resweep is signalled when a connection starts serving after the
+	// stop began, so that it gets a GOAWAY if it speaks HTTP/2.
 	resweep  chan struct{}
 	stopping atomic.Bool
-	forcing  atomic.Bool
-	drains   sync.WaitGroup
 
 	accepted atomic.Int64 // connections accepted so far
-	open     atomic.Int64 // connections tracked in conns
-	connMu   sync.Mutex
+
+	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	requests map[*http.Request]time.Time // in flight, start time; hijacked ones removed
+	panics   []lifecycle.Straggler       // requests whose handler panicked after the stop began
 
 	stopMu  sync.Mutex // one stop at a time
 	stopped bool
@@ -64,15 +64,13 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 	run := &serverRun{
 		s:           s,
 		addr:        ln.Addr(),
-		clock:       processClock,
-		h2c:         slices.Contains(s.cfg.Protocols, config.H2C),
-		h2IdleGrace: s.cfg.H2IdleGrace,
+		silentGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		resweep:     make(chan struct{}, 1),
 		conns:       map[*conn]struct{}{},
+		requests:    map[*http.Request]time.Time{},
 	}
-	run.tracker = newTracker(run.clock, run.wake)
 	run.baseCtx, run.cancelBase = context.WithCancel(context.Background())
 	run.ln = newListener(ln, run, s.cfg.MaxConns)
 	run.srv = s.newHTTPServer(run)
@@ -81,17 +79,8 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 
 func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 	var protos http.Protocols
-	for _, p := range s.cfg.Protocols {
-		switch p {
-		case config.HTTP1:
-			protos.SetHTTP1(true)
-		case config.H2C:
-			protos.SetUnencryptedHTTP2(true)
-		}
-	}
-	if protos.String() == "{}" {
-		protos.SetHTTP1(true)
-	}
+	protos.SetHTTP1(slices.Contains(s.cfg.Protocols, config.HTTP1) || len(s.cfg.Protocols) == 0)
+	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, config.H2C))
 	return &http.Server{
 		Handler:           run,
 		Protocols:         &protos,
@@ -111,7 +100,6 @@ func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 }
 
 func (run *serverRun) start() {
-	run.clock.start()
 	go func() {
 		defer close(run.serveDone)
 		err := run.srv.Serve(run.ln)
@@ -123,7 +111,8 @@ func (run *serverRun) start() {
 }
 
 // ServeHTTP tracks the request, marks HTTP/1 responses "Connection: close"
-// in the lame-duck window, and calls the server's handler.
+// in the lame-duck window, records a panic of the handler during the stop,
+// and calls the server's handler.
 //
 // HTTP/2 responses are not marked: net/http answers the header with an
 // immediate GOAWAY, after which the server refuses the streams a load
@@ -134,9 +123,63 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && run.s.lameDuck.Load() {
 		w.Header().Set("Connection", "close")
 	}
-	i := run.tracker.enter(r)
-	defer run.tracker.exit(i, r)
+	c, _ := r.Context().Value(connKey{}).(*conn)
+	run.enter(r, c)
+	defer func() {
+		run.exit(r, c)
+		if p := recover(); p != nil {
+			run.panicked(r, p)
+			panic(p) // net/http logs it and ends the response as it always does
+		}
+	}()
 	run.s.handler.ServeHTTP(w, r)
+}
+
+// enter records r, on connection c (nil if unknown), as in flight.
+func (run *serverRun) enter(r *http.Request, c *conn) {
+	now := time.Now()
+	run.mu.Lock()
+	run.requests[r] = now
+	if c != nil {
+		c.inFlight++
+		c.latest, c.latestStart = r, now
+	}
+	run.mu.Unlock()
+}
+
+// exit records that r has ended.
+func (run *serverRun) exit(r *http.Request, c *conn) {
+	run.mu.Lock()
+	if _, ok := run.requests[r]; ok {
+		delete(run.requests, r)
+		if c != nil {
+			c.inFlight--
+		}
+	}
+	run.mu.Unlock()
+	run.wakeStop()
+}
+
+// panicked records that r's handler panicked with p, if the stop has
+// begun: its response is cut short, which the stop report must say.
+func (run *serverRun) panicked(r *http.Request, p any) {
+	if !run.s.lameDuck.Load() && !run.stopping.Load() {
+		return
+	}
+	why := fmt.Sprint("the handler panicked: ", p)
+	if p == http.ErrAbortHandler {
+		why = "the handler aborted the response (http.ErrAbortHandler)"
+	}
+	st := lifecycle.Straggler{Kind: "request", Name: run.s.routeName(r), Detail: run.detail(r, why)}
+	run.mu.Lock()
+	run.panics = append(run.panics, st)
+	run.mu.Unlock()
+}
+
+// detail describes r in a straggler: server, path, remote address, and
+// why it is one.
+func (run *serverRun) detail(r *http.Request, why string) string {
+	return fmt.Sprintf("server %s, path %s, remote %s: %s", run.s.name, r.URL.Path, r.RemoteAddr, why)
 }
 
 // track wraps and registers a connection the listener accepted.
@@ -144,10 +187,9 @@ func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
 	c := &conn{Conn: nc, run: run, sem: sem, accepted: time.Now()}
 	c.state.Store(int32(http.StateNew))
 	run.accepted.Add(1)
-	run.connMu.Lock()
+	run.mu.Lock()
 	run.conns[c] = struct{}{}
-	run.open.Add(1)
-	run.connMu.Unlock()
+	run.mu.Unlock()
 	if run.s.onAccept != nil {
 		run.s.onAccept()
 	}
@@ -155,18 +197,20 @@ func (run *serverRun) track(nc net.Conn, sem chan struct{}) *conn {
 }
 
 // untrack forgets a connection that closed or was hijacked.
-// The stop is woken only when the last connection goes.
 func (run *serverRun) untrack(c *conn) {
-	run.connMu.Lock()
-	_, ok := run.conns[c]
+	run.mu.Lock()
 	delete(run.conns, c)
-	run.connMu.Unlock()
-	if ok && run.open.Add(-1) == 0 {
-		run.wakeStop()
+	if c.hijacked.Load() && c.latest != nil {
+		// The hijacking request is now the handler's business (a
+		// WebSocket hub drains it later): stop waiting for it.
+		if _, ok := run.requests[c.latest]; ok {
+			delete(run.requests, c.latest)
+			c.inFlight--
+		}
 	}
+	run.mu.Unlock()
+	run.wakeStop()
 }
-
-func (run *serverRun) openConns() int { return int(run.open.Load()) }
 
 // wakeStop wakes the stop, if one waits, to count again.
 func (run *serverRun) wakeStop() {
@@ -186,11 +230,18 @@ func (run *serverRun) connState(nc net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateHijacked:
 		c.hijack()
-		// The hijacking request is now the handler's business (a
-		// WebSocket hub drains it later): stop waiting for it.
-		run.tracker.detach(func(r *http.Request) bool { return r.Context().Value(connKey{}) == nc })
 	case http.StateClosed:
 	default:
-		c.setState(state)
+		old := http.ConnState(c.state.Swap(int32(state)))
+		if old == http.StateNew && run.stopping.Load() {
+			// A connection that starts serving after the stop's GOAWAY
+			// sweep never gets a GOAWAY if it speaks HTTP/2, and would
+			// hold the stop until the phase deadline (golang/go#81153):
+			// ask for another sweep.
+			select {
+			case run.resweep <- struct{}{}:
+			default:
+			}
+		}
 	}
 }

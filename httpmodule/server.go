@@ -35,10 +35,8 @@ type Server struct {
 	admin   bool
 
 	lameDuck atomic.Bool
-	// onGoAway and onAccept, if set (by tests), are called when a GOAWAY
-	// has been written to an HTTP/2 connection, and when a connection has
-	// been accepted.
-	onGoAway func()
+	// onAccept, if set (by tests), is called when a connection has been
+	// accepted.
 	onAccept func()
 
 	mu   sync.Mutex
@@ -141,10 +139,11 @@ func (s *Server) EnterLameDuck() { s.lameDuck.Store(true) }
 // idle connections, lets in-flight requests finish and returns as soon as
 // none is left and every connection is closed. When ctx is done, request
 // contexts are cancelled; the connections still open are closed at
-// [lifecycle.ForceDeadline] (or shortly after ctx if there is none) and
-// the requests still running are reported by [Server.Stragglers]. It
-// returns nil once stopped cleanly, and does nothing if the server is not
-// running.
+// [lifecycle.CloseBy] and what that cuts off (requests still running,
+// responses not yet written) is reported by [Server.Stragglers], with the
+// requests whose handler panicked after the stop began. It returns nil
+// once stopped cleanly (nothing cut, no handler panicked), and does
+// nothing if the server is not running.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	run := s.run

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,18 +12,18 @@ import (
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
-// defaultForceGrace is how long a stop whose context carries no
-// lifecycle.ForceDeadline gives handlers, after cancelling their contexts,
-// before it closes their connections.
-const defaultForceGrace = 100 * time.Millisecond
-
-// maxCloseMargin bounds how long before the force deadline the server
-// closes what is left, so that the step returns before the coordinator
-// gives up on it.
-const maxCloseMargin = 20 * time.Millisecond
-
 // stop runs the shutdown of this run of the server; see Server.Shutdown.
 // With now set, it closes everything at once instead.
+//
+// The graceful path is http.Server.Shutdown's own: it closes the listener
+// and the idle connections, sends GOAWAY on HTTP/2 connections, HTTP/1
+// connections close after their response, HTTP/2 connections when their
+// streams are done (net/http closes a GOAWAY'd connection a second after
+// its last stream, unless the client closes it first, as Go's client
+// does). What is added: the stop returns the moment the last request and
+// connection are gone instead of at Shutdown's next poll, closes
+// connections that never sent a byte, and at the deadline cancels request
+// contexts, closes what is left and names what that cut off.
 func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopMu.Lock()
 	defer run.stopMu.Unlock()
@@ -35,24 +33,13 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopped = true
 	start := time.Now()
 	run.stopping.Store(true)
-	run.tracker.watching.Store(true)
-
-	// New connections are refused from now on, and the idle HTTP/1 ones
-	// are closed on every core before Shutdown goes through them one by
-	// one under its lock.
 	_ = run.ln.Close()
-	if !now {
-		run.closeIdleHTTP1()
-	}
-	// Shutdown closes what is idle by now and sends GOAWAY on HTTP/2
-	// connections. We do not wait for its polling loop: connections and
-	// requests report their end, and it is cancelled as soon as nothing
-	// is left.
+
 	shutdownCtx, cancelShutdown := context.WithCancel(ctx)
-	shutdownDone := make(chan struct{})
 	if now {
 		cancelShutdown()
 	}
+	shutdownDone := make(chan struct{})
 	go func() {
 		defer close(shutdownDone)
 		_ = run.srv.Shutdown(shutdownCtx)
@@ -61,9 +48,7 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 		cancelShutdown()
 		<-shutdownDone
 		<-run.serveDone
-		run.drains.Wait()
 		run.cancelBase()
-		run.clock.stop()
 		run.cutMu.Lock()
 		run.cutDone = true
 		run.cutMu.Unlock()
@@ -75,9 +60,11 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	} else {
 		err = run.wait(ctx)
 	}
-	cut := len(run.reportStragglers())
+	if err == nil {
+		err = run.panicError()
+	}
 	fields := []zap.Field{zap.String("server", run.s.name), zap.Duration("duration", time.Since(start))}
-	if cut > 0 {
+	if cut := len(run.reportStragglers()); cut > 0 {
 		run.s.log.Warn("http server stopped; requests were cut off", append(fields, zap.Int("cut", cut))...)
 	} else {
 		run.s.log.Info("http server stopped", fields...)
@@ -89,7 +76,7 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 // stay silent, and forces the end when ctx is done.
 func (run *serverRun) wait(ctx context.Context) error {
 	stopStart := time.Now()
-	silent := time.NewTimer(run.h2IdleGrace)
+	silent := time.NewTimer(run.silentGrace)
 	defer silent.Stop()
 	for !run.quiescent() {
 		select {
@@ -107,33 +94,11 @@ func (run *serverRun) wait(ctx context.Context) error {
 	return nil
 }
 
-// closeIdleHTTP1 closes the idle HTTP/1 connections, as Shutdown does,
-// but on every core: Shutdown closes them one by one under its lock, which
-// takes about 20ms per thousand connections here.
-func (run *serverRun) closeIdleHTTP1() {
-	var idle []*conn
-	run.connMu.Lock()
-	for c := range run.conns {
-		if c.proto.Load() == protoHTTP1 && http.ConnState(c.state.Load()) == http.StateIdle {
-			idle = append(idle, c)
-		}
-	}
-	run.connMu.Unlock()
-	workers := min(runtime.GOMAXPROCS(0), len(idle)/64+1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(idle); i += workers {
-				_ = idle[i].Close()
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// sweepAgain sends a GOAWAY to the HTTP/2 connections that have not had
-// one: Shutdown does that on every call (its RegisterOnShutdown hooks), and
-// with a cancelled context it returns after one pass.
+// sweepAgain sends a GOAWAY to the HTTP/2 connections that started
+// serving after the first sweep. http.Server.Shutdown calls its
+// RegisterOnShutdown hooks, the HTTP/2 server's graceful shutdown among
+// them, on every call; with a cancelled context it returns after one pass.
+// TestShutdownRerunsOnShutdownHooks guards that behaviour.
 func (run *serverRun) sweepAgain() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -143,52 +108,52 @@ func (run *serverRun) sweepAgain() {
 // quiescent reports whether the listener is closed and no connection and
 // no request is left.
 func (run *serverRun) quiescent() bool {
-	return run.ln.isClosed() && run.openConns() == 0 && run.tracker.count() == 0
+	if !run.ln.isClosed() {
+		return false
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	return len(run.conns) == 0 && len(run.requests) == 0
 }
 
-// closeSilentConns closes the connections that have not sent a single byte
-// for the grace, counted from the later of their accept and the start of
-// the stop (a client that connected and never sent a request, or a
-// preconnected pool): Shutdown alone would wait up to 5s for each. A
-// connection that sent part of a request is left to its request. It
-// returns when to look again, or 0.
+// closeSilentConns closes the connections that have not sent a single
+// byte for the grace, counted from the later of their accept and the start
+// of the stop (a client that connected and never sent a request, or a
+// preconnected pool): Shutdown alone would wait 5s for each. Nothing can be
+// lost: the client has not asked for anything. It returns when to look
+// again, or 0.
 func (run *serverRun) closeSilentConns(stopStart time.Time) time.Duration {
 	now := time.Now()
 	var doomed []*conn
 	var next time.Duration
-	run.connMu.Lock()
+	run.mu.Lock()
 	for c := range run.conns {
-		if http.ConnState(c.state.Load()) != http.StateNew || c.proto.Load() != protoUnknown {
+		if c.sentAny.Load() {
 			continue // it sent something: wait for its request
 		}
 		due := c.accepted
 		if due.Before(stopStart) {
 			due = stopStart
 		}
-		due = due.Add(run.h2IdleGrace)
+		due = due.Add(run.silentGrace)
 		if !due.After(now) {
 			doomed = append(doomed, c)
 		} else if d := due.Sub(now); next == 0 || d < next {
 			next = d
 		}
 	}
-	run.connMu.Unlock()
+	run.mu.Unlock()
 	for _, c := range doomed {
-		c.forceClose()
+		_ = c.Close()
 	}
 	return next
 }
 
 // force runs once the phase deadline passed: request contexts are
-// cancelled, and what is still open at the force deadline is closed.
+// cancelled, and what is still open when the step must return is closed.
 func (run *serverRun) force(ctx context.Context) error {
 	run.cancelBase()
-	now := time.Now()
-	closeAt := now.Add(defaultForceGrace)
-	if fd, ok := lifecycle.ForceDeadline(ctx); ok {
-		closeAt = fd.Add(-min(fd.Sub(now)/4, maxCloseMargin))
-	}
-	timer := time.NewTimer(time.Until(closeAt))
+	timer := time.NewTimer(time.Until(lifecycle.CloseBy(ctx)))
 	defer timer.Stop()
 	for !run.quiescent() {
 		select {
@@ -200,24 +165,23 @@ func (run *serverRun) force(ctx context.Context) error {
 	return nil
 }
 
-// cutOff closes the listener and every connection, and records the
-// requests still running as stragglers.
+// cutOff records what closing now cuts off, then closes the listener and
+// every connection.
 func (run *serverRun) cutOff(why string) error {
 	run.cancelBase()
-	run.forcing.Store(true)
-	stragglers := run.snapshot()
+	stragglers := run.snapshot(true)
 	run.cutMu.Lock()
 	run.stragglers = stragglers
 	run.cutMu.Unlock()
 	_ = run.srv.Close()
-	run.connMu.Lock()
+	run.mu.Lock()
 	left := make([]*conn, 0, len(run.conns))
 	for c := range run.conns {
 		left = append(left, c)
 	}
-	run.connMu.Unlock()
+	run.mu.Unlock()
 	for _, c := range left {
-		c.forceClose()
+		_ = c.Close()
 	}
 	if len(stragglers) == 0 {
 		return nil
@@ -226,32 +190,78 @@ func (run *serverRun) cutOff(why string) error {
 		run.s.name, len(stragglers), why, stragglers[0])
 }
 
-// reportStragglers returns the requests the stop cut off, or the requests
-// in flight while the stop has not ended.
-func (run *serverRun) reportStragglers() []lifecycle.Straggler {
-	run.cutMu.Lock()
-	defer run.cutMu.Unlock()
-	if run.cutDone || run.stragglers != nil {
-		return run.stragglers
-	}
-	if !run.stopping.Load() {
+// panicError reports the requests whose handler panicked during the stop.
+func (run *serverRun) panicError() error {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if len(run.panics) == 0 {
 		return nil
 	}
-	return run.snapshot()
+	return fmt.Errorf("httpmodule: server %q: %d request(s) ended in a handler panic during the stop; first: %s",
+		run.s.name, len(run.panics), run.panics[0])
 }
 
-// snapshot names every request in flight.
-func (run *serverRun) snapshot() []lifecycle.Straggler {
-	now := run.clock.precise()
+// reportStragglers returns what the stop cut off, or, while the stop has
+// not ended, the requests in flight; with the requests whose handler
+// panicked during the stop either way.
+func (run *serverRun) reportStragglers() []lifecycle.Straggler {
+	run.cutMu.Lock()
+	cut, final := run.stragglers, run.cutDone || run.stragglers != nil
+	run.cutMu.Unlock()
+	if !final {
+		if !run.stopping.Load() {
+			return nil
+		}
+		cut = run.snapshot(false)
+	}
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if len(run.panics) == 0 {
+		return cut
+	}
+	return append(append([]lifecycle.Straggler(nil), run.panics...), cut...)
+}
+
+// snapshot names every request in flight and, with conns set, every
+// connection that closing now would cut without a request in flight to
+// name: a response still being written after its handler returned, or a
+// request still being read.
+func (run *serverRun) snapshot(conns bool) []lifecycle.Straggler {
+	now := time.Now()
+	run.mu.Lock()
+	defer run.mu.Unlock()
 	var out []lifecycle.Straggler
-	run.tracker.scan(func(f inFlight) {
-		out = append(out, lifecycle.Straggler{
-			Kind:   "request",
-			Name:   run.s.routeName(f.req),
-			Detail: fmt.Sprintf("server %s, path %s, remote %s", run.s.name, f.req.URL.Path, f.req.RemoteAddr),
-			Age:    time.Duration(max(now-f.start, 0)),
-		})
-	})
+	for r, start := range run.requests {
+		out = append(out, lifecycle.Straggler{Kind: "request", Name: run.s.routeName(r),
+			Detail: run.detail(r, "still running"), Age: now.Sub(start)})
+	}
+	if !conns {
+		return out
+	}
+	for c := range run.conns {
+		if c.inFlight > 0 {
+			continue // named above
+		}
+		why := ""
+		switch st := http.ConnState(c.state.Load()); {
+		case c.writing.Load() > 0:
+			why = "closed with part of its response unsent"
+		case st == http.StateActive:
+			why = "closed before its response was complete"
+		case st == http.StateNew && c.sentAny.Load():
+			why = "closed while its request was being read"
+		}
+		if why == "" {
+			continue
+		}
+		st := lifecycle.Straggler{Kind: "response", Name: "(unknown route)",
+			Detail: fmt.Sprintf("server %s, remote %s: the connection was %s", run.s.name, c.RemoteAddr(), why),
+			Age:    now.Sub(c.accepted)}
+		if c.latest != nil {
+			st.Name, st.Age = run.s.routeName(c.latest), now.Sub(c.latestStart)
+		}
+		out = append(out, st)
+	}
 	return out
 }
 

@@ -79,10 +79,34 @@ type forceDeadlineKey struct{}
 // ForceDeadline returns the time by which a step whose context is done must
 // have returned: the phase deadline plus the force grace. Steps use it to
 // bound their force-close (for example a server's Close after its handlers
-// saw their contexts cancelled).
+// saw their contexts cancelled); most want [CloseBy].
 func ForceDeadline(ctx context.Context) (time.Time, bool) {
 	t, ok := ctx.Value(forceDeadlineKey{}).(time.Time)
 	return t, ok
+}
+
+// DefaultForceGrace is the force grace of a step whose context carries no
+// [ForceDeadline] (one stopped without a coordinator): how long it waits,
+// after its context is done, for what it asked to end before it closes
+// what is left.
+const DefaultForceGrace = 250 * time.Millisecond
+
+// closeMargin bounds how long before its force deadline a step closes what
+// is left, so that it has returned when the coordinator stops waiting.
+const closeMargin = 20 * time.Millisecond
+
+// CloseBy returns when a step whose context is done should stop waiting
+// and close what is left, so that it returns before its force deadline:
+// the [ForceDeadline] less a quarter of the time until it, at most 20ms.
+// Without a force deadline in ctx it is [DefaultForceGrace] from now. Every
+// step of lameduck's modules uses this one rule.
+func CloseBy(ctx context.Context) time.Time {
+	now := time.Now()
+	fd, ok := ForceDeadline(ctx)
+	if !ok {
+		return now.Add(DefaultForceGrace)
+	}
+	return fd.Add(-min(max(fd.Sub(now), 0)/4, closeMargin))
 }
 
 // StepGroup is the Fx value group that collects [Step] values.

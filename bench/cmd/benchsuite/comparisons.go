@@ -36,7 +36,7 @@ func jobList(quick bool) []*job {
 	return []*job{
 		{name: "request-path", run: func(ctx context.Context, s *suite, round int) ([]byte, error) { return s.runLoad(ctx, round) }},
 		{name: "http-tracking", module: "root", pkg: "./httpmodule",
-			bench: "^Benchmark(TrackSerial|TrackParallel|ServerMiddleware)$", benchtime: pick("300ms", "50ms")},
+			bench: "^BenchmarkServerMiddleware$", benchtime: pick("300ms", "50ms")},
 		{name: "http-shutdown", module: "root", pkg: "./httpmodule",
 			bench: "^BenchmarkShutdownAfterLastRequest$", benchtime: "1x"},
 		{name: "shutdown-staircase", module: "bench", pkg: "./shutdown",
@@ -146,26 +146,12 @@ func comparisons() []*comparison {
 		},
 		{
 			num: 2, title: "Request tracking overhead",
-			intro: "Per request (enter + exit): lameduck's slot tracker, which can name every request in flight, " +
-				"against a mutex-guarded map (which can name them too: the baseline) and one shared atomic " +
-				"counter (which can only count them), serial and with both cores contending " +
-				"(`httpmodule/tracker_bench_test.go`). Then the whole per-request cost a lameduck server adds in " +
-				"front of a handler (lame-duck check, tracking, defer) against calling the handler directly.",
+			intro: "The whole per-request cost a lameduck server adds in front of a handler (lame-duck check, " +
+				"request tracking in a mutex-guarded map with its start time, the deferred panic check) against " +
+				"calling the handler directly, serial and with both cores contending " +
+				"(`httpmodule/middleware_bench_test.go`). Section 1 shows what that is worth end to end.",
 			jobs: []string{"http-tracking"},
 			tables: []*tableSpec{
-				{
-					title: "Tracker alone", job: "http-tracking", bench: regexp.MustCompile(`^Track(Serial|Parallel)$`),
-					col: "impl", baseline: "mutex-map", order: []string{"lameduck", "mutex-map", "atomic-counter"},
-					metrics: []metric{nsop, allocs},
-					targets: []target{{
-						text: "≤ 30 ns/op, 0 allocs (issue 3)", applies: lameduckRow,
-						check: func(v lookup) (bool, string) {
-							ns, ok1 := v.median("lameduck", "ns/op")
-							a, ok2 := v.median("lameduck", "allocs/op")
-							return ok1 && ok2 && ns <= 30 && a == 0, fmt.Sprintf("%s, %s allocs", fmtNs(ns), fmtCount(a))
-						},
-					}},
-				},
 				{
 					title: "Whole server middleware", job: "http-tracking", bench: regexp.MustCompile(`^ServerMiddleware$`),
 					col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
@@ -197,9 +183,9 @@ func comparisons() []*comparison {
 			num: 4, title: "Shutdown with only idle connections",
 			intro: "The shutdown of a server whose connections are all idle: 10,000 HTTP/1.1 keep-alive " +
 				"connections (held by a client in a second process) and 100 h2c connections (Go's HTTP/2 " +
-				"client, one request each). Plain `Shutdown` waits for its polling loop and, for HTTP/2, for its " +
-				"fixed 1 s GOAWAY timeout; lameduck closes idle HTTP/2 connections once their GOAWAY is out and " +
-				"the peer closes (or after `h2IdleGrace`) (`httpmodule` `BenchmarkShutdownIdle`).",
+				"client, one request each, which closes an idle connection when it reads the GOAWAY). Plain " +
+				"`Shutdown` returns at the next tick of its polling loop after the last connection closed; a " +
+				"lameduck server returns when it closes (`httpmodule` `BenchmarkShutdownIdle`).",
 			jobs: []string{"http-idle"},
 			tables: []*tableSpec{{
 				title: "Shutdown duration", job: "http-idle", bench: regexp.MustCompile(`^ShutdownIdle$`),
