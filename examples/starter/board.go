@@ -19,8 +19,9 @@ import (
 // maxMessage caps the body of POST /publish.
 const maxMessage = 64 << 10
 
-// errStopping is what a long-poll gets when the service stops.
-var errStopping = errors.New("the service is stopping: poll again, another replica will answer")
+// errStopping is what a long-poll or a publish gets once the board has
+// closed: the service is stopping, another replica will answer.
+var errStopping = errors.New("the service is stopping: send it again, another replica will answer")
 
 // message is one published message. IDs count from 1.
 type message struct {
@@ -53,17 +54,21 @@ func newBoard(p boardParams) *board {
 
 // publish numbers text, broadcasts it to the hub's connections and wakes
 // the waiting polls. It returns the message and how many WebSocket clients
-// it was queued for.
-func (b *board) publish(text string) (message, int) {
+// it was queued for, or errStopping once the board has closed: the polls
+// that would have got it are gone.
+func (b *board) publish(text string) (message, int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return message{}, 0, errStopping
+	}
 	b.last = message{ID: b.last.ID + 1, Text: text}
 	// Broadcast only queues, so it is cheap to hold the lock: clients get
 	// messages in ID order.
 	n, _ := b.hub.Broadcast(wsmodule.TextMessage, []byte(text))
 	close(b.next)
 	b.next = make(chan struct{})
-	return b.last, n
+	return b.last, n, nil
 }
 
 // wait returns the latest message if its ID is greater than after, or
@@ -141,7 +146,8 @@ func (b *board) pollRoute() httpmodule.Route {
 	})}
 }
 
-// publishRoute answers POST /publish: the body is the message.
+// publishRoute answers POST /publish: the body is the message. Once the
+// stop has closed the board it answers 503 with Retry-After, like /poll.
 func (b *board) publishRoute() httpmodule.Route {
 	return httpmodule.Route{Pattern: "POST /publish", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxMessage))
@@ -149,7 +155,12 @@ func (b *board) publishRoute() httpmodule.Route {
 			http.Error(w, fmt.Sprintf("the body is the message: 1 byte to %d KiB", maxMessage>>10), http.StatusBadRequest)
 			return
 		}
-		msg, clients := b.publish(string(body))
+		msg, clients, err := b.publish(string(body))
+		if err != nil {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Message-Id", strconv.FormatUint(msg.ID, 10))
 		fmt.Fprintf(w, "message %d sent to %d WebSocket client(s)\n", msg.ID, clients)
 	})}

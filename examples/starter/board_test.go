@@ -48,7 +48,7 @@ func TestBoardWakesWaitersOnPublish(t *testing.T) {
 			t.Fatalf("a waiter returned before any publish: %+v", r)
 		default:
 		}
-		if m, clients := b.publish("hi"); m.ID != 1 || clients != 0 {
+		if m, clients, err := b.publish("hi"); err != nil || m.ID != 1 || clients != 0 {
 			t.Fatalf("publish: %+v to %d clients", m, clients)
 		}
 		for _, w := range []<-chan waitResult{w1, w2} {

@@ -188,3 +188,78 @@ func TestWebSocketEchoesAndRelays(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishDuringTheStop: clients publishing while the stop runs, their
+// bodies still arriving when it begins, over HTTP/1 and h2c, each get an
+// answer: 200 if the message was published, or 503 that says the service
+// is stopping once the board has closed. None gets a broken connection, and
+// the stop is clean.
+func TestPublishDuringTheStop(t *testing.T) {
+	t.Parallel()
+	cfg := lameducktest.Config()
+	shutdownBegan := make(chan struct{})
+	observer := fx.Provide(lifecycle.AsObserver(func() lifecycle.Observer {
+		return lifecycle.ObserverFunc(func(e lifecycle.Event) {
+			if e.Kind == lifecycle.PhaseStarted && e.Phase == lifecycle.Shutdown {
+				close(shutdownBegan)
+			}
+		})
+	}))
+	const clients = 6
+	in := make(chan string, clients)
+	app := lameducktest.StartWith(t, cfg, service, entered(in), observer)
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &protos}}
+	h1 := &http.Client{Transport: &http.Transport{}}
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, clients)
+	rest := make([]*io.PipeWriter, clients)
+	for i := range clients {
+		pr, pw := io.Pipe()
+		rest[i] = pw
+		client := h1
+		if i%2 == 1 {
+			client = h2c
+		}
+		go func() {
+			resp, err := client.Post(app.URL("public")+"/publish", "text/plain", pr)
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			answers <- answer{resp.StatusCode, string(b), err}
+		}()
+		go func() { _, _ = io.WriteString(pw, fmt.Sprintf("message %d, first half; ", i)) }()
+	}
+	for range clients {
+		<-in // every handler is reading its body
+	}
+	stopped := make(chan *lifecycle.StopReport, 1)
+	go func() { stopped <- app.Stop() }()
+	<-shutdownBegan
+	for i, pw := range rest {
+		_, _ = io.WriteString(pw, fmt.Sprintf("message %d, second half", i))
+		pw.Close()
+	}
+	for range clients {
+		a := <-answers
+		switch {
+		case a.err != nil:
+			t.Errorf("POST /publish during the stop: %v, want an answer", a.err)
+		case a.status == http.StatusOK && strings.HasPrefix(a.body, "message "):
+		case a.status == http.StatusServiceUnavailable && strings.Contains(a.body, "the service is stopping"):
+		default:
+			t.Errorf("POST /publish during the stop: %d %q, want 200 or 503 saying the service is stopping", a.status, a.body)
+		}
+	}
+	lameducktest.RequireClean(t, <-stopped)
+	h1.CloseIdleConnections()
+	h2c.CloseIdleConnections()
+}
