@@ -107,6 +107,7 @@ func install(p installParams) error {
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
+			c.settleSignals() // a SIGTERM that woke Fx is ours to name
 			c.beginWith(ctx, fxStopTrigger)
 			_, err := c.Stop(ctx)
 			return err
