@@ -33,9 +33,6 @@ func suite(t *testing.T, tools ...string) {
 	if os.Getenv("LAMEDUCK_E2E") == "skip" {
 		t.Skip("LAMEDUCK_E2E=skip")
 	}
-	install := map[string]string{
-		"haproxy": "haproxy", "wrk": "wrk", "h2load": "nghttp2-client", "node": "nodejs node-ws", "curl": "curl",
-	}
 	var missing []string
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -43,28 +40,43 @@ func suite(t *testing.T, tools ...string) {
 			continue
 		}
 		if tool == "node" && !nodeHasWS() {
-			missing = append(missing, "node's ws package")
+			missing = append(missing, nodeWS)
 		}
 	}
 	if len(missing) == 0 {
 		return
 	}
-	var pkgs []string
+	var pkgs, cmds []string
 	for _, m := range missing {
-		if p, ok := install[m]; ok {
-			pkgs = append(pkgs, p)
+		if p, ok := goInstall[m]; ok {
+			cmds = append(cmds, "go install "+p)
 		} else {
-			pkgs = append(pkgs, "node-ws")
+			pkgs = append(pkgs, aptInstall[m])
 		}
 	}
-	msg := fmt.Sprintf("e2e: missing %s (install with: apt-get install %s)", strings.Join(missing, ", "), strings.Join(pkgs, " "))
+	if len(pkgs) > 0 {
+		cmds = append([]string{"apt-get install " + strings.Join(pkgs, " ")}, cmds...)
+	}
+	msg := fmt.Sprintf("e2e: missing %s (install with: %s)", strings.Join(missing, ", "), strings.Join(cmds, "; "))
 	if required() {
 		t.Fatal(msg + "; LAMEDUCK_E2E=require makes this a failure")
 	}
 	t.Skip(msg + "; set LAMEDUCK_E2E=require to fail instead")
 }
 
-const nodePath = "/usr/share/nodejs:/usr/lib/nodejs"
+// How to install the tools the suite drives: Debian packages, and Go
+// packages at the version the suite is measured with.
+var (
+	aptInstall = map[string]string{
+		"haproxy": "haproxy", "wrk": "wrk", "h2load": "nghttp2-client", "node": "nodejs node-ws", nodeWS: "node-ws", "curl": "curl",
+	}
+	goInstall = map[string]string{"h2spec": h2specPackage}
+)
+
+const (
+	nodeWS   = "node's ws package"
+	nodePath = "/usr/share/nodejs:/usr/lib/nodejs"
+)
 
 func nodeHasWS() bool {
 	cmd := exec.Command("node", "-e", "require('ws')")
