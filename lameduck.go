@@ -73,6 +73,9 @@ func NewLogger(cfg config.Log) (*zap.Logger, error) {
 		return nil, fmt.Errorf("lameduck: log.level: %w", err)
 	}
 	zc.Level = zap.NewAtomicLevelAt(lvl)
+	// Durations as Go writes them ("4.52s", "250ms"): JSON's default, a
+	// float of seconds without a unit, reads as anything.
+	zc.EncoderConfig.EncodeDuration = zapcore.StringDurationEncoder
 	zc.DisableStacktrace = true
 	return zc.Build()
 }
@@ -91,7 +94,7 @@ func run(opts ...fx.Option) int {
 	cfg, err := config.LoadProcess()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return lifecycle.ExitStartFailed
+		return lifecycle.ExitFailed
 	}
 	app := fx.New(append([]fx.Option{
 		fx.StopTimeout(lifecycle.FxStopTimeout(cfg.Stop)),
@@ -108,7 +111,7 @@ func RunApp(app *fx.App) int {
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
 		fmt.Fprintln(os.Stderr, "lameduck: start failed:", err)
-		return lifecycle.ExitStartFailed
+		return lifecycle.ExitFailed
 	}
 	sig := <-app.Wait()
 	stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())

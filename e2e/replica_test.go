@@ -172,32 +172,46 @@ func (r *replica) stop(t *testing.T, sig syscall.Signal, timeout time.Duration) 
 	return res
 }
 
+// logDuration is a duration in a JSON log entry, written as Go writes it
+// ("4.52s").
+type logDuration time.Duration
+
+func (d *logDuration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = logDuration(v)
+	return err
+}
+
 // stopReport is the "stop" field of lameduck's "stop ended" log entry (see
-// lifecycle.StopReport.MarshalLogObject). Durations are seconds.
+// lifecycle.StopReport.MarshalLogObject).
 type stopReport struct {
 	Trigger  string        `json:"trigger"`
 	Clean    bool          `json:"clean"`
-	Duration float64       `json:"duration"`
-	Budget   float64       `json:"budget"`
+	Duration logDuration   `json:"duration"`
+	Budget   logDuration   `json:"budget"`
 	Signals  int           `json:"signals"`
 	Phases   []phaseReport `json:"phases"`
 }
 
 type phaseReport struct {
 	Phase    string       `json:"phase"`
-	Start    float64      `json:"start"`
-	Duration float64      `json:"duration"`
-	Allotted float64      `json:"allotted"`
+	Start    logDuration  `json:"start"`
+	Duration logDuration  `json:"duration"`
+	Allotted logDuration  `json:"allotted"`
 	Outcome  string       `json:"outcome"`
 	Steps    []stepReport `json:"steps"`
 }
 
 type stepReport struct {
-	Name     string   `json:"name"`
-	Outcome  string   `json:"outcome"`
-	Duration float64  `json:"duration"`
-	Error    string   `json:"error"`
-	Cut      []string `json:"cut"`
+	Name     string      `json:"name"`
+	Outcome  string      `json:"outcome"`
+	Duration logDuration `json:"duration"`
+	Error    string      `json:"error"`
+	Cut      []string    `json:"cut"`
 }
 
 // findStopReport returns the report of the "stop ended" entry in log, or nil.
@@ -244,7 +258,7 @@ func (r *stopReport) phases() string {
 	}
 	var parts []string
 	for _, p := range r.Phases {
-		parts = append(parts, fmt.Sprintf("%s %v", p.Phase, time.Duration(p.Duration*float64(time.Second)).Round(time.Millisecond)))
+		parts = append(parts, fmt.Sprintf("%s %v", p.Phase, time.Duration(p.Duration).Round(time.Millisecond)))
 	}
 	return strings.Join(parts, ", ")
 }

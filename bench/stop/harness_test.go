@@ -116,7 +116,26 @@ type logLine struct {
 	TS       float64 `json:"ts"`
 	Public   string  `json:"public"`
 	Phase    string  `json:"phase"`
-	Duration float64 `json:"duration"` // seconds
+	Duration logDuration `json:"duration"`
+}
+
+// logDuration is a duration in a JSON log line: lameduck writes it as Go
+// does ("4.52s"), zap's production default as a number of seconds.
+type logDuration time.Duration
+
+func (d *logDuration) UnmarshalJSON(b []byte) error {
+	var secs float64
+	if json.Unmarshal(b, &secs) == nil {
+		*d = logDuration(secs * float64(time.Second))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = logDuration(v)
+	return err
 }
 
 func (l logLine) time() time.Time {
@@ -159,7 +178,7 @@ func (a *app) line(b []byte) {
 	case "job done":
 		a.jobEnds = append(a.jobEnds, l.time())
 	case "stop phase ended":
-		a.phases[l.Phase] = time.Duration(l.Duration * float64(time.Second))
+		a.phases[l.Phase] = time.Duration(l.Duration)
 	case "stop ended":
 		a.ended = l.time()
 	}
