@@ -48,8 +48,10 @@ type Stop struct {
 	// return of the coordinator. It must fit in the pod's
 	// terminationGracePeriodSeconds together with Margin.
 	Total time.Duration `yaml:"total"`
-	// Reserve is kept at the end of the budget for force-closing and the
-	// report; no phase may use it.
+	// Reserve is kept at the end of the budget: the shutdown, hub-drain and
+	// wait phases never use it, so that steps forced at their deadline can
+	// close what is left, the final phase (the admin server) can stop and
+	// the report can be written.
 	Reserve time.Duration `yaml:"reserve"`
 	// PreStopDelay is how long the service keeps serving normally after
 	// readiness turns off, so that endpoints and load balancers stop sending

@@ -151,7 +151,12 @@ func (run *serverRun) closeSilentConns(stopStart time.Time) time.Duration {
 
 // force runs once the phase deadline passed: request contexts are
 // cancelled, and what is still open when the step must return is closed.
+// Requests that return once cancelled are not stragglers, but the stop cut
+// their work short: the error says how many.
 func (run *serverRun) force(ctx context.Context) error {
+	run.mu.Lock()
+	cancelled := len(run.requests)
+	run.mu.Unlock()
 	run.cancelBase()
 	timer := time.NewTimer(time.Until(lifecycle.CloseBy(ctx)))
 	defer timer.Stop()
@@ -161,6 +166,10 @@ func (run *serverRun) force(ctx context.Context) error {
 		case <-timer.C:
 			return run.cutOff("still running at the force deadline")
 		}
+	}
+	if cancelled > 0 {
+		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s); all returned: %w",
+			run.s.name, cancelled, context.Cause(ctx))
 	}
 	return nil
 }

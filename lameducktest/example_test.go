@@ -148,7 +148,7 @@ func ExampleVerify() {
 	close(release)
 	<-returned
 	err = lameducktest.Verify(rep)
-	fmt.Println(strings.Contains(err.Error(), "phase shutdown was forced"))
+	fmt.Println(strings.Contains(err.Error(), "cut off request GET /stuck"))
 	for _, s := range rep.Stragglers() {
 		fmt.Println(s.Kind, s.Name)
 	}

@@ -2,6 +2,7 @@ package lameducktest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -314,7 +315,7 @@ func TestVerifyNamesEveryProblem(t *testing.T) {
 	clean := func() *lifecycle.StopReport {
 		rep := &lifecycle.StopReport{Trigger: "test", Budget: 10 * time.Second, Duration: 2 * time.Second}
 		at := time.Duration(0)
-		for _, p := range lifecycle.Phases {
+		for _, p := range lifecycle.Phases() {
 			rep.Phases = append(rep.Phases, lifecycle.PhaseReport{Phase: p, Start: at, Duration: 300 * time.Millisecond,
 				Outcome: lifecycle.PhaseCompleted, Steps: []lifecycle.StepReport{{Name: "step." + p.String(), Outcome: lifecycle.StepOK}}})
 			at += 300 * time.Millisecond
@@ -338,12 +339,12 @@ func TestVerifyNamesEveryProblem(t *testing.T) {
 		{"over budget", func(r *lifecycle.StopReport) { r.Duration = 11 * time.Second }, []string{"took 11s, more than its budget of 10s"}},
 		{"forced with a straggler", func(r *lifecycle.StopReport) {
 			r.Phases[3].Outcome, r.Phases[3].Allotted = lifecycle.PhaseForced, 5*time.Second
-			r.Phases[3].Steps[0] = lifecycle.StepReport{Name: "ws.feed", Outcome: lifecycle.StepForced, Err: "1 connection force-closed",
+			r.Phases[3].Steps[0] = lifecycle.StepReport{Name: "ws.feed", Outcome: lifecycle.StepForced, Err: errors.New("1 connection force-closed"),
 				Stragglers: []lifecycle.Straggler{{Kind: "websocket", Name: "feed", Detail: "remote 10.0.0.7:51234", Age: time.Minute}}}
-		}, []string{"phase hub-drain was forced at its deadline (5s allotted)", "step ws.feed (hub-drain) forced: 1 connection force-closed",
+		}, []string{"step ws.feed (hub-drain) forced: 1 connection force-closed",
 			"step ws.feed (hub-drain) cut off websocket feed"}},
 		{"a step failed", func(r *lifecycle.StopReport) {
-			r.Phases[4].Steps[0].Outcome, r.Phases[4].Steps[0].Err = lifecycle.StepFailed, "boom"
+			r.Phases[4].Steps[0].Outcome, r.Phases[4].Steps[0].Err = lifecycle.StepFailed, errors.New("boom")
 		}, []string{"step step.wait (wait) failed: boom"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

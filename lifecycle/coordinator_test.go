@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -102,8 +103,8 @@ func TestPhasesRunInOrderAndStepsOfAPhaseInParallel(t *testing.T) {
 				t.Errorf("phase %s: %s, want completed", p.Phase, p.Outcome)
 			}
 		}
-		if !slices.Equal(phases, lifecycle.Phases) {
-			t.Errorf("report phases %v, want %v", phases, lifecycle.Phases)
+		if !slices.Equal(phases, lifecycle.Phases()) {
+			t.Errorf("report phases %v, want %v", phases, lifecycle.Phases())
 		}
 		if !rep.Clean() {
 			t.Errorf("report not clean:\n%s", rep)
@@ -134,8 +135,8 @@ func TestBudgetGivesEachPhaseItsCapAndKeepsTheReserve(t *testing.T) {
 		c := lifecycle.New(cfg)
 		never := func(p lifecycle.Phase) lifecycle.Step {
 			return lifecycle.NewStep(p, "stuck."+p.String(), func(ctx context.Context) error {
-				<-ctx.Done() // returns only when forced
-				return nil
+				<-ctx.Done() // returns only when forced, having cut its work
+				return ctx.Err()
 			})
 		}
 		must(t, c.Register(never(lifecycle.Shutdown), never(lifecycle.HubDrain), never(lifecycle.Wait)))
@@ -298,11 +299,15 @@ func TestPanickingStepIsRecoveredAndLaterPhasesRun(t *testing.T) {
 	})
 }
 
+// A second signal skips what is left of the preStop delay, and every phase
+// after it gets only the force grace: what finishes in it finishes, the
+// rest is forced, and the report says which phases were shortened.
 func TestSecondSignalSkipsPreStopDelayThenForcesCurrentPhase(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := lifecycle.New(stopCfg())
 		r := &recorder{t0: time.Now()}
-		must(t, c.Register(sleeper(r, lifecycle.Shutdown, "http", time.Second)))
+		must(t, c.Register(sleeper(r, lifecycle.Shutdown, "http", 100*time.Millisecond),
+			sleeper(r, lifecycle.Wait, "pool", time.Second)))
 		c.Interrupt("signal terminated")
 		time.Sleep(500 * time.Millisecond) // fake time: half a second into the 2s delay
 		c.Interrupt("signal terminated")
@@ -312,12 +317,18 @@ func TestSecondSignalSkipsPreStopDelayThenForcesCurrentPhase(t *testing.T) {
 		if pd.Outcome != lifecycle.PhaseCutShort || pd.Duration != 500*time.Millisecond {
 			t.Errorf("preStop %s after %v, want cut short after 500ms", pd.Outcome, pd.Duration)
 		}
-		// The shutdown that follows still drains normally.
-		if sd, _ := rep.Phase(lifecycle.Shutdown); sd.Outcome != lifecycle.PhaseCompleted || sd.Duration != time.Second {
-			t.Errorf("shutdown %s in %v, want completed in 1s", sd.Outcome, sd.Duration)
+		// The shutdown, allotted the 200ms force grace, drains its 100ms.
+		if sd, _ := rep.Phase(lifecycle.Shutdown); sd.Outcome != lifecycle.PhaseCompleted || sd.Duration != 100*time.Millisecond ||
+			sd.Allotted != 200*time.Millisecond || !sd.Shortened || !sd.Clean() {
+			t.Errorf("shutdown %s in %v of %v (shortened %v), want completed in 100ms of 200ms, shortened", sd.Outcome, sd.Duration, sd.Allotted, sd.Shortened)
 		}
-		if !rep.Clean() {
-			t.Errorf("skipping the delay lost nothing, yet the report is not clean:\n%s", rep)
+		// The wait phase's 1s task does not fit in it: forced at 200ms.
+		wp, _ := rep.Phase(lifecycle.Wait)
+		if wp.Outcome != lifecycle.PhaseForced || wp.ForcedBy != lifecycle.ForcedByDeadline || wp.ForcedAt != 200*time.Millisecond {
+			t.Errorf("wait %s by %q at %v, want forced by its deadline at 200ms", wp.Outcome, wp.ForcedBy, wp.ForcedAt)
+		}
+		if !strings.Contains(rep.String(), "wait           200ms    forced by its deadline at 200ms (allotted 200ms: the second signal came before it)") {
+			t.Errorf("the timeline does not say the wait phase was shortened:\n%s", rep)
 		}
 		if rep.Trigger != "signal terminated" || rep.Signals != 2 {
 			t.Errorf("trigger %q with %d signals, want the signal and 2", rep.Trigger, rep.Signals)
@@ -333,8 +344,11 @@ func TestSecondSignalSkipsPreStopDelayThenForcesCurrentPhase(t *testing.T) {
 		c.Interrupt("signal interrupt")
 		<-c.Done()
 		sd, _ := c.Report().Phase(lifecycle.Shutdown)
-		if sd.Outcome != lifecycle.PhaseForced || sd.Duration != 100*time.Millisecond {
-			t.Errorf("shutdown %s after %v, want forced after 100ms by the second signal", sd.Outcome, sd.Duration)
+		if sd.Outcome != lifecycle.PhaseForced || sd.ForcedBy != lifecycle.ForcedBySignal || sd.Duration != 100*time.Millisecond {
+			t.Errorf("shutdown %s by %q after %v, want forced after 100ms by the second signal", sd.Outcome, sd.ForcedBy, sd.Duration)
+		}
+		if !strings.Contains(c.Report().String(), "shutdown       100ms    forced by the second signal at 100ms") {
+			t.Errorf("the timeline does not say the second signal forced the shutdown:\n%s", c.Report())
 		}
 		if sd.Steps[0].Outcome != lifecycle.StepForced {
 			t.Errorf("step %s, want forced", sd.Steps[0].Outcome)
@@ -366,6 +380,42 @@ func TestSecondSignalDuringReadinessOffSkipsTheDelay(t *testing.T) {
 			t.Errorf("report not clean:\n%s", rep)
 		}
 	})
+}
+
+// Two signals a moment apart (coreutils timeout signals the process and
+// its group) on an idle service: the second forces the phase that runs,
+// its steps have nothing left to cut and return nil, and the stop is clean.
+func TestTwoSignalsOnAnIdleServiceStopCleanly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := stopCfg()
+		cfg.PreStopDelay = 0
+		c := lifecycle.New(cfg)
+		entered := make(chan struct{})
+		must(t, c.Register(lifecycle.NewStep(lifecycle.Shutdown, "http.idle", func(ctx context.Context) error {
+			close(entered)
+			<-ctx.Done() // an idle server: nothing to wait for but its own listener
+			return nil
+		})))
+		c.Interrupt("signal terminated")
+		<-entered
+		c.Interrupt("signal terminated")
+		<-c.Done()
+		rep := c.Report()
+		if !rep.Clean() || lifecycle.ExitCode(stopErr(rep)) != lifecycle.ExitClean {
+			t.Errorf("a stop that cut nothing is not clean:\n%s", rep)
+		}
+		if sd, _ := rep.Phase(lifecycle.Shutdown); sd.ForcedBy != lifecycle.ForcedBySignal {
+			t.Errorf("shutdown forced by %q, want the second signal", sd.ForcedBy)
+		}
+	})
+}
+
+// stopErr is the error Coordinator.Stop returns for rep.
+func stopErr(rep *lifecycle.StopReport) error {
+	if rep.Clean() {
+		return nil
+	}
+	return &lifecycle.StopError{Report: rep}
 }
 
 func TestThirdSignalExitsAtOnce(t *testing.T) {
@@ -454,7 +504,7 @@ func TestObserversSeeEveryPhase(t *testing.T) {
 		c := lifecycle.New(stopCfg(), lifecycle.WithObservers(obs))
 		_, _ = c.Stop(context.Background())
 		want := []string{}
-		for _, p := range lifecycle.Phases {
+		for _, p := range lifecycle.Phases() {
 			want = append(want, "start "+p.String(), "end "+p.String())
 		}
 		want = append(want, "stop clean=true")
@@ -528,4 +578,42 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+var errDisk = errors.New("disk full")
+
+// A stop that was not clean returns a StopError through which errors.Is and
+// errors.As reach every step's error; in JSON a step's error is its
+// message.
+func TestStopErrorKeepsStepErrorsAsValues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := stopCfg()
+		cfg.PreStopDelay = 0
+		c := lifecycle.New(cfg)
+		must(t, c.Register(
+			lifecycle.NewStep(lifecycle.Shutdown, "flush", func(context.Context) error { return fmt.Errorf("flush: %w", errDisk) }),
+			lifecycle.NewStep(lifecycle.Wait, "boom", func(context.Context) error { panic("boom") }),
+		))
+		rep, err := c.Stop(context.Background())
+		var se *lifecycle.StopError
+		if !errors.As(err, &se) || se.Report != rep {
+			t.Fatalf("Stop error %v, want a *StopError with the report", err)
+		}
+		if !errors.Is(err, errDisk) {
+			t.Errorf("errors.Is(%v, errDisk) = false: the step's error is lost", err)
+		}
+		var pe *lifecycle.PanicError
+		if !errors.As(err, &pe) || pe.Step != "boom" || pe.Value != "boom" {
+			t.Errorf("errors.As PanicError: %+v", pe)
+		}
+		sd, _ := rep.Phase(lifecycle.Shutdown)
+		b, jerr := json.Marshal(sd.Steps[0])
+		if jerr != nil || !strings.Contains(string(b), `"Err":"flush: disk full"`) {
+			t.Errorf("JSON of a step report: %s %v, want Err as its message", b, jerr)
+		}
+		ok, _ := json.Marshal(lifecycle.StepReport{Name: "fine", Outcome: lifecycle.StepOK})
+		if strings.Contains(string(ok), "Err") {
+			t.Errorf("JSON of a clean step report has an Err: %s", ok)
+		}
+	})
 }

@@ -108,7 +108,7 @@ func install(p installParams) error {
 		},
 		OnStop: func(ctx context.Context) error {
 			c.settleSignals() // a SIGTERM that woke Fx is ours to name
-			c.beginWith(ctx, fxStopTrigger)
+			c.begin(ctx, TriggerFxStop)
 			_, err := c.Stop(ctx)
 			return err
 		},

@@ -8,7 +8,7 @@ type Phase int
 
 // The phases of the stop, in the order they run.
 const (
-	// ReadinessOff turns /readyz to 503 and makes servers answer with
+	// ReadinessOff turns /readyz to 503 and makes HTTP/1 responses carry
 	// "Connection: close", so that load balancers and clients move away
 	// while every request is still served.
 	ReadinessOff Phase = iota
@@ -24,18 +24,20 @@ const (
 	// frames sent and answered. It runs after Shutdown because handlers may
 	// publish to hubs until they return.
 	HubDrain
-	// Wait waits for background tasks. It runs last because handlers and
-	// WebSocket connections may start tasks until they end.
+	// Wait waits for background tasks. It runs after HubDrain because
+	// handlers and WebSocket connections may start tasks until they end.
 	Wait
 	// Final stops what must answer until the end, such as the admin server
 	// with the health probes. It runs in the budget's reserve.
 	Final
 )
 
-// Phases lists every phase in order.
-var Phases = []Phase{ReadinessOff, PreStopDelay, Shutdown, HubDrain, Wait, Final}
-
 var phaseNames = [...]string{"readiness-off", "prestop-delay", "shutdown", "hub-drain", "wait", "final"}
+
+// Phases returns every phase, in the order they run.
+func Phases() []Phase {
+	return []Phase{ReadinessOff, PreStopDelay, Shutdown, HubDrain, Wait, Final}
+}
 
 // String returns the phase's name as it appears in logs and reports, e.g.
 // "hub-drain".

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -19,9 +20,22 @@ const (
 	// PhaseCutShort: the preStop delay ended early, by a second signal or
 	// because the budget could not afford all of it. Nothing was lost.
 	PhaseCutShort PhaseOutcome = "cut short"
-	// PhaseForced: the deadline passed (or a second signal came) and steps
-	// were told to force-close.
+	// PhaseForced: the deadline passed (or a second signal came) before
+	// every step returned, and the steps were told to force-close
+	// (PhaseReport.ForcedBy says which). The phase lost something only if
+	// a step did not end cleanly: see [PhaseReport.Clean].
 	PhaseForced PhaseOutcome = "forced"
+)
+
+// ForceCause says what forced a phase.
+type ForceCause string
+
+// What forces a phase.
+const (
+	// ForcedByDeadline: the phase's deadline passed.
+	ForcedByDeadline ForceCause = "deadline"
+	// ForcedBySignal: a second stop signal came.
+	ForcedBySignal ForceCause = "second signal"
 )
 
 // StepOutcome is how a step ended.
@@ -29,13 +43,15 @@ type StepOutcome string
 
 // Step outcomes.
 const (
-	// StepOK: returned nil before the phase deadline.
+	// StepOK: returned nil: its work is done, even if its context ended
+	// meanwhile (nothing was left to cut).
 	StepOK StepOutcome = "ok"
-	// StepFailed: returned an error before the phase deadline.
+	// StepFailed: returned an error before its context ended.
 	StepFailed StepOutcome = "failed"
 	// StepPanicked: panicked; the panic was recovered.
 	StepPanicked StepOutcome = "panicked"
-	// StepForced: returned after its context was cancelled.
+	// StepForced: returned an error after its context ended: it had to
+	// cut or cancel something.
 	StepForced StepOutcome = "forced"
 	// StepAbandoned: did not return by its force deadline; the coordinator
 	// moved on without it.
@@ -44,11 +60,27 @@ const (
 
 // StepReport is what one step did.
 type StepReport struct {
-	Name       string
-	Outcome    StepOutcome
-	Duration   time.Duration
-	Err        string `json:",omitempty"`
+	Name     string
+	Outcome  StepOutcome
+	Duration time.Duration
+	// Err is the error the step returned, a [*PanicError] if it panicked,
+	// or why it was abandoned. In JSON it is its message.
+	Err        error
 	Stragglers []Straggler
+}
+
+// MarshalJSON renders the report with Err as its message (omitted when
+// nil).
+func (s StepReport) MarshalJSON() ([]byte, error) {
+	type plain StepReport
+	out := struct {
+		plain
+		Err string `json:",omitempty"`
+	}{plain: plain(s)}
+	if s.Err != nil {
+		out.Err = s.Err.Error()
+	}
+	return json.Marshal(out)
 }
 
 // PhaseReport is what one phase did.
@@ -61,15 +93,20 @@ type PhaseReport struct {
 	Allotted time.Duration
 	Duration time.Duration
 	Outcome  PhaseOutcome
-	Steps    []StepReport
+	// ForcedBy and ForcedAt say, for a forced phase, what forced it and
+	// when, as an offset from the phase's start.
+	ForcedBy ForceCause `json:",omitempty"`
+	ForcedAt time.Duration
+	// Shortened is set when a second signal had come before the phase
+	// began: it was allotted only the force grace.
+	Shortened bool
+	Steps     []StepReport
 }
 
-// Clean reports whether every step of the phase returned in time without
-// error and cut nothing off.
+// Clean reports whether the phase lost nothing: every step returned nil in
+// time and cut nothing off. A phase forced by its deadline or a second
+// signal is clean when its steps had nothing left to cut.
 func (p PhaseReport) Clean() bool {
-	if p.Outcome == PhaseForced {
-		return false
-	}
 	for _, s := range p.Steps {
 		if s.Outcome != StepOK || len(s.Stragglers) > 0 {
 			return false
@@ -105,8 +142,8 @@ type StopReport struct {
 	Signals int
 }
 
-// Clean reports whether the stop lost nothing: no phase forced, no step
-// failed, nothing cut off.
+// Clean reports whether the stop lost nothing: no step failed, was forced
+// to cut something, panicked or was abandoned, and nothing was cut off.
 func (r *StopReport) Clean() bool {
 	for _, p := range r.Phases {
 		if !p.Clean() {
@@ -142,9 +179,9 @@ func (r *StopReport) Phase(p Phase) (PhaseReport, bool) {
 //	stop (signal terminated): NOT clean in 15.3s of a 25s budget
 //	  +0s       readiness-off  0s       completed
 //	  +0s       prestop-delay  5s       completed
-//	  +5s       shutdown       10.25s   forced at 10s
-//	      http.public: forced
-//	        cut: request GET /slow (server public), age 12.3s
+//	  +5s       shutdown       10.25s   forced by its deadline at 10s
+//	      http.public: forced: 1 request(s) cut off
+//	        cut: request GET /slow (server public, ...), age 10.2s
 //	  ...
 func (r *StopReport) String() string {
 	var b strings.Builder
@@ -155,16 +192,22 @@ func (r *StopReport) String() string {
 	fmt.Fprintf(&b, "stop (%s): %s in %v of a %v budget", r.Trigger, verdict, round(r.Duration), r.Budget)
 	for _, p := range r.Phases {
 		fmt.Fprintf(&b, "\n  +%-8v %-14s %-8v %s", round(p.Start), p.Phase, round(p.Duration), p.Outcome)
-		if p.Outcome == PhaseForced {
-			fmt.Fprintf(&b, " at %v", round(p.Allotted))
+		switch p.ForcedBy {
+		case ForcedByDeadline:
+			fmt.Fprintf(&b, " by its deadline at %v", round(p.ForcedAt))
+		case ForcedBySignal:
+			fmt.Fprintf(&b, " by the second signal at %v", round(p.ForcedAt))
+		}
+		if p.Shortened && p.Outcome == PhaseForced {
+			fmt.Fprintf(&b, " (allotted %v: the second signal came before it)", round(p.Allotted))
 		}
 		for _, s := range p.Steps {
 			if s.Outcome == StepOK && len(s.Stragglers) == 0 {
 				continue
 			}
 			fmt.Fprintf(&b, "\n      %s: %s", s.Name, s.Outcome)
-			if s.Err != "" {
-				fmt.Fprintf(&b, ": %s", s.Err)
+			if s.Err != nil {
+				fmt.Fprintf(&b, ": %v", s.Err)
 			}
 			for _, st := range s.Stragglers {
 				fmt.Fprintf(&b, "\n        cut: %s", st)
@@ -210,14 +253,21 @@ func (p *PhaseReport) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddDuration("duration", p.Duration)
 	enc.AddDuration("allotted", p.Allotted)
 	enc.AddString("outcome", string(p.Outcome))
+	if p.ForcedBy != "" {
+		enc.AddString("forced_by", string(p.ForcedBy))
+		enc.AddDuration("forced_at", p.ForcedAt)
+	}
+	if p.Shortened {
+		enc.AddBool("shortened", true)
+	}
 	return enc.AddArray("steps", zapcore.ArrayMarshalerFunc(func(ae zapcore.ArrayEncoder) error {
 		for _, s := range p.Steps {
 			err := ae.AppendObject(zapcore.ObjectMarshalerFunc(func(e zapcore.ObjectEncoder) error {
 				e.AddString("name", s.Name)
 				e.AddString("outcome", string(s.Outcome))
 				e.AddDuration("duration", s.Duration)
-				if s.Err != "" {
-					e.AddString("error", s.Err)
+				if s.Err != nil {
+					e.AddString("error", s.Err.Error())
 				}
 				if len(s.Stragglers) > 0 {
 					return e.AddArray("cut", zapcore.ArrayMarshalerFunc(func(se zapcore.ArrayEncoder) error {

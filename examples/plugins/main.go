@@ -33,7 +33,7 @@ func main() {
 	cfg, err := config.LoadProcess() // defaults, LAMEDUCK_CONFIG, LAMEDUCK_*
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(lifecycle.ExitStartFailed)
+		os.Exit(lifecycle.ExitFailed)
 	}
 	app := fx.New(
 		fx.StopTimeout(lifecycle.FxStopTimeout(cfg.Stop)), // the budget plus its margin
