@@ -10,8 +10,8 @@
 //
 // The task's context keeps the values of the caller's context (trace IDs,
 // loggers) but not its cancellation: the request ending does not cancel the
-// task. Only the pool cancels it: at the deadline of its stop, after the
-// per-task timeout (config.Tasks.TaskTimeout), and when the task returns.
+// task. Only the pool cancels it, at the deadline of its stop or after the
+// per-task timeout (config.Tasks.TaskTimeout).
 //
 // The pool runs at most config.Tasks.MaxRunning tasks at once (zero: no
 // limit). When that many run, it queues up to config.Tasks.Queue more,

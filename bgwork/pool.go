@@ -138,10 +138,9 @@ func (p *Pool) Name() string { return p.name }
 // has taken it.
 //
 // fn's context carries the values of ctx but not its cancellation: it is
-// cancelled by the pool, when the stop reaches its deadline (cause
-// [ErrStopDeadline]), after config.Tasks.TaskTimeout (cause
-// [ErrTaskTimeout]), and when fn returns. fn should return soon after its
-// context is done.
+// cancelled only by the pool, when the stop reaches its deadline (cause
+// [ErrStopDeadline]) or after config.Tasks.TaskTimeout (cause
+// [ErrTaskTimeout]). fn should return soon after its context is done.
 //
 // When config.Tasks.MaxRunning tasks run, the pool queues the task, up to
 // config.Tasks.Queue tasks; they start in order. When that many are queued
@@ -187,8 +186,8 @@ func (p *Pool) hasRoomLocked() bool  { return p.slotFreeLocked() || len(p.queue)
 func (p *Pool) slotFreeLocked() bool { return p.limit == 0 || len(p.running) < p.limit }
 
 // takeLocked takes t, which there is room for: it gives t a free slot and
-// reports true (the caller starts t's goroutine), or queues it. A slot is
-// free only while the queue is empty, so tasks start in order. p.mu is held.
+// reports true (the caller starts t's goroutine), or queues it. p.mu is held.
+// (A slot is free only while nothing is queued, so tasks start in order.)
 func (p *Pool) takeLocked(t *task) (started bool) {
 	p.seq++
 	t.seq = p.seq
@@ -213,10 +212,8 @@ func (p *Pool) refuseLocked(name string, why error) error {
 
 // waiter is a submitter that waits for room in a full pool.
 type waiter struct {
-	t *task
-	// taken receives nil once the pool took t, or the refusal when the stop
-	// began. It is sent to under Pool.mu, once, and has room for it.
-	taken chan error
+	t     *task
+	taken chan error // gets nil once the pool took t, or the stop's refusal; once, under Pool.mu
 }
 
 // waitForRoom waits until the pool takes t, the stop refuses it, or ctx

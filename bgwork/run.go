@@ -41,7 +41,6 @@ func (p *Pool) run(t *task) {
 // invoke runs t's function, with the per-task timeout, and returns whether
 // it returned an error, which it logs and passes to the ErrorHandler.
 func (p *Pool) invoke(t *task) outcome {
-	defer t.cancel(nil) // the context lives as long as the function
 	ctx := t.ctx
 	if p.timeout > 0 {
 		var cancel context.CancelFunc
@@ -56,9 +55,9 @@ func (p *Pool) invoke(t *task) outcome {
 }
 
 // finish counts t out as o and passes its slot on: to the oldest queued
-// task, whose place in the queue goes to the oldest waiting submitter, or,
-// with nothing queued, to that submitter's task. It returns the task that
-// now holds the slot, for t's goroutine to run, or nil.
+// task (whose place goes to the oldest waiting submitter) or, with nothing
+// queued, to that submitter's task. It returns the task that got the slot,
+// for t's goroutine to run, or nil.
 func (p *Pool) finish(t *task, o outcome) (next *task) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

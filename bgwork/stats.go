@@ -21,8 +21,7 @@ type Stats struct {
 	Running int64
 	// Queued is the number of tasks taken that wait for a free slot now.
 	Queued int64
-	// Waiting is the number of submitters waiting for room in a full pool
-	// now.
+	// Waiting is the number of submitters waiting for room now.
 	Waiting int64
 }
 

@@ -97,21 +97,19 @@ func (p *Pool) beginStop() {
 // many it dropped.
 func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.cutDone {
 		p.cutDone = true
 		p.cutAt = time.Now()
 		p.cut = slices.SortedFunc(maps.Keys(p.running), byAge)
+		for _, t := range p.cut {
+			t.cancel(ErrStopDeadline) // cancels what the task derived too; calls nothing of the pool
+		}
 		p.dropped, p.queue = p.queue, nil
 		p.counters.Dropped += int64(len(p.dropped))
 		p.signalIfIdleLocked()
 	}
-	cut := p.cut // not changed once set
-	nDropped = len(p.dropped)
-	p.mu.Unlock()
-	for _, t := range cut {
-		t.cancel(ErrStopDeadline)
-	}
-	return len(cut), nDropped
+	return len(p.cut), len(p.dropped)
 }
 
 // forceBy returns when Stop must return after ctx ended: a little before the
