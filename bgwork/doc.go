@@ -14,19 +14,19 @@
 // per-task timeout (config.Tasks.TaskTimeout).
 //
 // The pool runs at most config.Tasks.MaxRunning tasks at once (zero: no
-// limit, a goroutine per task). When that many run, it queues up to
-// config.Tasks.Queue more, which start in order of submission as slots free;
-// the submitter does not wait. When the queue is full too, the pool is full:
-// a submission waits for room (respecting the caller's context) or fails at
-// once with [ErrFull], as config.Tasks.WhenFull says. A panic in a task is
-// recovered, logged with the task's name and stack, and counted; a task's
-// error is logged with its name and passed to the [ErrorHandler], if any.
+// limit). When that many run, it queues up to config.Tasks.Queue more,
+// which start in order of submission as slots free; the submitter does not
+// wait. When the queue is full too, the pool is full: a submission waits
+// for room (respecting the caller's context) or fails at once with
+// [ErrFull], as config.Tasks.WhenFull says. A panic in a task is recovered,
+// logged with the task's name and stack, and counted; a task's error is
+// logged with its name and passed to the [ErrorHandler], if any.
 // [Pool.Stats] returns the counters.
 //
-// A task costs no allocation of its own once the pool has run a few: its
-// context is shared with the tasks submitted before it with the same
-// caller's context (it holds nothing else), and the pool reuses its records
-// of tasks and workers. No goroutine of the pool waits idle for work.
+// Its users hand it work that takes milliseconds or more, so it is written
+// plainly: one mutex over the running tasks, a FIFO of queued tasks and one
+// of waiting submitters. A task runs in a goroutine started for it, which
+// goes on with the queued tasks, if any: no goroutine waits idle for work.
 //
 // # The stop
 //

@@ -1,10 +1,11 @@
 package bgwork
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -48,65 +49,49 @@ const (
 // once, and waits for them when it stops. Create it with [New] or get it
 // from [Module]. Its methods are safe for concurrent use.
 //
-// Without a limit, each task runs in a goroutine started for it. With a
-// limit, the pool queues the tasks it takes and starts up to MaxRunning
-// worker goroutines, each of which runs queued tasks one after another and
-// exits when the queue is empty. Either way, no goroutine of the pool stays
-// idle between tasks.
+// Without a limit, the pool has as many slots as tasks and queues none.
 type Pool struct {
-	// admission counts the tasks of a pool without a limit admitted and
-	// not yet ended, and has the bit draining set once the stop began.
-	// See admit.
-	admission atomic.Int64
-	_         [56]byte // keep the hot counter on its own cache line
-
-	limit    int // 0: no limit
-	capacity int // limit + queue: how many tasks taken and not ended make the pool full
+	limit    int // slots; 0: no limit
+	queueCap int // tasks that may wait for a slot
 	failFast bool
 	timeout  time.Duration
 	name     string
 	grace    time.Duration
 	log      *zap.Logger
 	onError  ErrorHandler
-	clock    *clock
-
-	// workFn is p.work: a function value made once, so that starting a
-	// worker with it allocates nothing.
-	workFn func()
-
-	// force is the cancellation of every task's context; it is cancelled
-	// when the stop reaches its deadline.
-	force       context.Context
-	cancelForce context.CancelCauseFunc
-
-	refused   atomic.Int64
-	drained   chan struct{} // closed when draining and no task is left
-	drainOnce sync.Once
 
 	mu       sync.Mutex
-	counters Stats
-	closed   bool // the stop began
-
-	// Without a limit.
-	slots        slotList     // the tasks started that may not have ended
-	pending      *slot        // new slots whose goroutines have not taken them yet
-	runPendingFn func()       // p.runPending, made once
-	lastContext  *taskContext // see contextFor (with a limit: the last one of a worker that exited)
-
-	// With a limit.
-	taken   int        // tasks taken (queued or running) that have not ended
-	queue   queue      // tasks taken and not started, oldest first
-	workers int        // goroutines in work
-	live    []*worker  // the records of the workers running
-	idle    []*worker  // records of workers that exited, for reuse
-	waiters waiterList // submitters waiting for room, oldest first
-	spare   []*waiter  // records of waiters that returned, for reuse
+	stopping bool               // the stop began: take no more tasks
+	seq      uint64             // tasks taken so far, to order tasks of the same age
+	running  map[*task]struct{} // the tasks that hold a slot
+	queue    []*task            // the tasks waiting for a slot, oldest first
+	waiters  []*waiter          // the submitters waiting for room, oldest first
+	counters Stats              // the counters; Stats adds the gauges
+	idle     chan struct{}      // closed once stopping and no task is left
+	isIdle   bool               // idle is closed
 
 	// What the stop's deadline cut off.
 	cutDone bool
-	cutAt   time.Duration
-	cut     []cutTask    // the tasks running then
-	dropped []submission // the tasks queued then, which never ran
+	cutAt   time.Time
+	cut     []*task // the tasks running then, oldest first
+	dropped []*task // the tasks queued then, which never ran
+}
+
+// task is a task the pool took, from its submission until it ends (or, if
+// the stop cut it off, until the pool is gone).
+type task struct {
+	name   string
+	fn     func(context.Context) error
+	ctx    context.Context // the caller's values; cancelled only by cancel
+	cancel context.CancelCauseFunc
+	start  time.Time // when it was submitted
+	seq    uint64    // order in which the pool took it
+	ended  bool      // its function returned (or panicked); under Pool.mu
+}
+
+// byAge orders tasks oldest first.
+func byAge(a, b *task) int {
+	return cmp.Or(a.start.Compare(b.start), cmp.Compare(a.seq, b.seq))
 }
 
 // New returns a pool configured by cfg. It takes tasks at once; stop it with
@@ -117,19 +102,15 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	}
 	p := &Pool{
 		limit:    cfg.MaxRunning,
-		capacity: cfg.MaxRunning + cfg.Queue,
+		queueCap: cfg.Queue,
 		failFast: cfg.WhenFull == config.Fail,
 		timeout:  cfg.TaskTimeout,
 		name:     defaultName,
 		grace:    defaultGrace,
 		log:      zap.NewNop(),
-		clock:    newClock(),
-		drained:  make(chan struct{}),
+		running:  make(map[*task]struct{}),
+		idle:     make(chan struct{}),
 	}
-	p.force, p.cancelForce = context.WithCancelCause(context.Background())
-	p.workFn = p.work
-	p.runPendingFn = p.runPending
-	p.slots.checkAt = minSweep
 	for _, o := range opts {
 		o(p)
 	}
@@ -175,69 +156,83 @@ func (p *Pool) Go(ctx context.Context, name string, fn func(ctx context.Context)
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	s := submission{values: ctx, name: name, fn: fn, start: p.clock.now()}
-	if p.limit == 0 {
-		if !p.admit() {
-			return p.refuse(name, ErrDraining)
-		}
-		p.launch(s)
-		return nil
-	}
+	t := &task{name: name, fn: fn, start: time.Now()}
+	t.ctx, t.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+
+	// Taking a task and beginning the stop both hold p.mu, so a task is
+	// counted before the stop can see the pool empty, or it is refused.
 	p.mu.Lock()
 	switch {
-	case p.closed:
+	case p.stopping:
+		defer p.mu.Unlock()
+		return p.refuseLocked(name, ErrDraining)
+	case p.hasRoomLocked():
+		started := p.takeLocked(t)
 		p.mu.Unlock()
-		return p.refuse(name, ErrDraining)
-	case p.taken < p.capacity:
-		p.takeLocked(s)
-		p.mu.Unlock()
+		if started {
+			go p.run(t)
+		}
 		return nil
 	case p.failFast:
-		p.mu.Unlock()
-		return p.refuse(name, ErrFull)
+		defer p.mu.Unlock()
+		return p.refuseLocked(name, ErrFull)
 	}
-	return p.waitForRoom(ctx, s) // unlocks p.mu
+	return p.waitForRoom(ctx, t) // unlocks p.mu
 }
 
-// admit counts a submission to a pool without a limit in, unless the stop
-// has begun. (With a limit, the pool counts its tasks in taken, under mu,
-// which the submitter takes anyway; the stop sets closed under mu, so a
-// task is counted before the stop can see none, or refused.)
-//
-// The count and the draining bit share one word, so every submission's
-// increment is ordered against the stop's setting of the bit: an increment
-// that comes first is seen by the stop, which then waits for its release;
-// one that comes after sees the bit and is taken back. Either way, the stop
-// can never see zero while an admitted task has yet to run. The goroutine
-// that ran a task releases it without taking the pool's lock.
-func (p *Pool) admit() bool {
-	if p.admission.Add(1)&draining != 0 {
-		p.release()
-		return false
+// hasRoomLocked reports whether a slot or a place in the queue is free,
+// and slotFreeLocked whether a slot is. p.mu is held.
+func (p *Pool) hasRoomLocked() bool  { return p.slotFreeLocked() || len(p.queue) < p.queueCap }
+func (p *Pool) slotFreeLocked() bool { return p.limit == 0 || len(p.running) < p.limit }
+
+// takeLocked takes t, which there is room for: it gives t a free slot and
+// reports true (the caller starts t's goroutine), or queues it. p.mu is held.
+// (A slot is free only while nothing is queued, so tasks start in order.)
+func (p *Pool) takeLocked(t *task) (started bool) {
+	p.seq++
+	t.seq = p.seq
+	if p.slotFreeLocked() {
+		p.startLocked(t)
+		return true
 	}
-	return true
+	p.queue = append(p.queue, t)
+	return false
 }
 
-// admitted returns how many submissions to a pool without a limit were
-// admitted and not released: tasks that have not ended, and a few being
-// submitted.
-func (p *Pool) admitted() int { return int(p.admission.Load() &^ draining) }
-
-// release counts a submission to a pool without a limit out: its task
-// ended or was refused. The last one out after the stop began signals the
-// stop.
-func (p *Pool) release() {
-	if p.admission.Add(-1) == draining {
-		p.signalDrained()
-	}
+func (p *Pool) startLocked(t *task) {
+	p.running[t] = struct{}{}
+	p.counters.Started++
 }
 
-// draining is the bit of Pool.admission set when the stop begins.
-const draining = 1 << 62
-
-func (p *Pool) signalDrained() { p.drainOnce.Do(func() { close(p.drained) }) }
-
-func (p *Pool) refuse(name string, why error) error {
-	p.refused.Add(1)
+// refuseLocked counts a submission turned down. p.mu is held.
+func (p *Pool) refuseLocked(name string, why error) error {
+	p.counters.Refused++
 	return fmt.Errorf("bgwork: task %q not started: %w", name, why)
+}
+
+// waiter is a submitter that waits for room in a full pool.
+type waiter struct {
+	t     *task
+	taken chan error // gets nil once the pool took t, or the stop's refusal; once, under Pool.mu
+}
+
+// waitForRoom waits until the pool takes t, the stop refuses it, or ctx
+// ends. p.mu is held on entry and released.
+func (p *Pool) waitForRoom(ctx context.Context, t *task) error {
+	w := &waiter{t: t, taken: make(chan error, 1)}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	select {
+	case err := <-w.taken:
+		return err
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.waiters, w); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		p.counters.Refused++
+		return fmt.Errorf("bgwork: task %q not started: the pool stayed full until the caller's context ended: %w", t.name, context.Cause(ctx))
+	}
+	return <-w.taken // taken or refused as ctx ended: the answer is in the channel
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"weak"
 
 	"github.com/lameduck/lameduck/config"
 )
@@ -196,151 +197,100 @@ func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 	})
 }
 
-// TestSweepCountsAndFreesEndedSlots: a sweep keeps the slots of running
-// tasks in order, counts the ended ones, and clears them before they are
-// reused, unless the stop's deadline forbids reuse.
-func TestSweepCountsAndFreesEndedSlots(t *testing.T) {
-	for _, reuse := range []bool{true, false} {
-		var l slotList
-		var counts Stats
-		var all []*slot
-		for i := range 10 {
-			s := slots.Get().(*slot)
-			s.name, s.ctx, s.fn = fmt.Sprint(i), &taskContext{}, noop
-			all = append(all, s)
-			l.add(s, func() int { return 10 }, &counts, reuse)
-		}
-		for i, o := range map[int]taskState{1: succeeded, 4: failed, 5: panicked, 9: succeeded} {
-			all[i].state.Store(uint32(o))
-		}
-		if live := l.sweep(&counts, reuse); live != 6 {
-			t.Errorf("reuse %v: %d live after the sweep, want 6", reuse, live)
-		}
-		var names []string
-		for _, s := range l.slots {
-			names = append(names, s.name)
-		}
-		if want := []string{"0", "2", "3", "6", "7", "8"}; !slices.Equal(names, want) {
-			t.Errorf("reuse %v: kept %v, want %v", reuse, names, want)
-		}
-		if counts.Completed != 2 || counts.Failed != 1 || counts.Panicked != 1 {
-			t.Errorf("reuse %v: counted %+v, want 2 completed, 1 failed, 1 panicked", reuse, counts)
-		}
-		if ended := all[4]; reuse != (ended.ctx == nil && ended.fn == nil && ended.name == "" && ended.load() == running) {
-			t.Errorf("reuse %v: an ended slot is %+v", reuse, ended)
-		}
-	}
-}
-
-// TestEndedTasksDoNotPileUp: a busy pool without a limit sweeps the slots of
-// ended tasks as it goes, so that it keeps about as many as tasks run, not
-// one per task it ran.
-func TestEndedTasksDoNotPileUp(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{})
-		most := 0
-		for range 100 {
-			for range 50 {
-				p.Go(context.Background(), "quick", func(context.Context) error { return nil })
-			}
-			synctest.Wait() // every task so far has ended
-			p.mu.Lock()
-			most = max(most, len(p.slots.slots))
-			p.mu.Unlock()
-		}
-		stop(t, p)
-		if most > 2*50+minSweep {
-			t.Errorf("the pool kept up to %d slots while at most 50 tasks were live, want at most %d", most, 2*50+minSweep)
-		}
-		if s := p.Stats(); s.Completed != 5000 {
-			t.Errorf("%d completed, want 5000", s.Completed)
-		}
-	})
-}
-
-// TestClockIsAtMostATickStale: the pool's clock serves a stored reading
-// for at most a tick, then reads the clock again.
-func TestClockIsAtMostATickStale(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := newClock()
-		defer c.stop()
-		time.Sleep(time.Second)
-		if got := c.now(); got != time.Second {
-			t.Fatalf("now = %v, want 1s", got)
-		}
-		time.Sleep(clockTick / 2)
-		if got := c.now(); got != time.Second {
-			t.Errorf("half a tick later, now = %v, want the stored 1s", got)
-		}
-		time.Sleep(clockTick)
-		if got, want := c.now(), time.Second+3*clockTick/2; got != want {
-			t.Errorf("a tick and a half later, now = %v, want %v, read again", got, want)
-		}
-		time.Sleep(time.Hour) // no submission: the timer is not re-armed
-		if got := c.now(); got != time.Hour+time.Second+3*clockTick/2 {
-			t.Errorf("after an idle hour, now = %v", got)
-		}
-	})
-}
-
-// TestTasksShareTheContextOfTheirCaller: tasks submitted one after another
-// with the same caller's context get the same task context (no allocation
-// per task), and a task's context stays its own after the pool reused
-// everything else of the task: a context kept past the end of its task
-// still has its caller's values, and still follows the pool's cancellation.
-func TestTasksShareTheContextOfTheirCaller(t *testing.T) {
+// TestEachTaskGetsItsCallersValues: tasks of different callers, interleaved
+// and many (with a limit: queued, then run back to back by one goroutine),
+// each see the values of their own caller's context, in a context that
+// neither the caller's cancellation nor the task's end cancels.
+func TestEachTaskGetsItsCallersValues(t *testing.T) {
 	type key struct{}
 	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 2000}} {
-		p := newPool(t, cfg, WithForceGrace(time.Second))
+		p := newPool(t, cfg)
 		hold := make(chan struct{})
 		p.Go(context.Background(), "hold", func(context.Context) error { <-hold; return nil })
-		got := make(chan context.Context, 3)
-		keep := func(ctx context.Context) error { got <- ctx; return nil }
-		a := context.WithValue(context.Background(), key{}, "a")
-		p.Go(a, "a1", keep) // with a limit of 1: queued behind hold, then run by one worker back to back
-		p.Go(a, "a2", keep)
-		b := context.WithValue(context.Background(), key{}, "b")
-		for range 1000 { // the pool reuses its records many times over
-			if err := p.Go(b, "b", func(context.Context) error { return nil }); err != nil {
+		var wrong atomic.Int64
+		kept := make(chan context.Context, 1)
+		for i := range 1000 {
+			caller, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, i))
+			err := p.Go(caller, "value", func(ctx context.Context) error {
+				if ctx.Value(key{}) != i || ctx.Err() != nil {
+					wrong.Add(1)
+				}
+				if i == 0 {
+					kept <- ctx
+				}
+				return nil
+			})
+			cancel() // the request ends before its task runs
+			if err != nil {
 				t.Fatal(err)
 			}
 		}
-		p.Go(b, "b-kept", keep)
 		close(hold)
-		var as []context.Context  // a1's and a2's
-		var other context.Context // b-kept's
-		for range 3 {
-			if ctx := <-got; ctx.Value(key{}) == "a" {
-				as = append(as, ctx)
-			} else {
-				other = ctx
-			}
+		stop(t, p)
+		if n := wrong.Load(); n != 0 {
+			t.Errorf("%+v: %d tasks saw another caller's value or a cancelled context", cfg, n)
 		}
-		first := as[0]
-		if len(as) != 2 || as[0] != as[1] {
-			t.Errorf("%+v: two tasks of the same caller's context in a row got different contexts", cfg)
-		}
-		p.Stats() // sweeps
-		if v := first.Value(key{}); v != "a" {
-			t.Errorf("%+v: a context kept past its task's end has value %v, want a", cfg, v)
-		}
-		if v := other.Value(key{}); v != "b" {
-			t.Errorf("%+v: value %v, want b", cfg, v)
-		}
-		p.Go(context.Background(), "until-cancelled", func(ctx context.Context) error { <-ctx.Done(); return nil })
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		defer cancel()
-		if err := p.Stop(ctx); err == nil {
-			t.Errorf("%+v: Stop = nil with a task running past the deadline", cfg)
-		}
-		if first.Err() != context.Canceled || context.Cause(first) != ErrStopDeadline {
-			t.Errorf("%+v: a kept context after the stop deadline: Err %v, Cause %v", cfg, first.Err(), context.Cause(first))
+		ctx := <-kept // the pool cancels a task's context only at the stop's deadline or the task's timeout
+		if ctx.Value(key{}) != 0 || ctx.Err() != nil {
+			t.Errorf("%+v: a context kept past its task and a clean stop: value %v, Err %v; want 0, nil", cfg, ctx.Value(key{}), ctx.Err())
 		}
 	}
 }
 
+// TestPoolLetsGoOfEndedTasks: once a task ended, the pool keeps nothing
+// that its function or its caller's context held (a pool lives as long as
+// the process), with and without a queue.
+func TestPoolLetsGoOfEndedTasks(t *testing.T) {
+	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 100}, {MaxRunning: 1, WhenFull: config.Wait}} {
+		synctest.Test(t, func(t *testing.T) {
+			p := newPool(t, cfg)
+			hold := make(chan struct{})
+			p.Go(context.Background(), "hold", func(context.Context) error { <-hold; return nil })
+			held := make(chan weak.Pointer[payload], 50)
+			var submitted sync.WaitGroup
+			for range 50 {
+				submitted.Go(func() { held <- submitHolding(t, p) })
+			}
+			synctest.Wait() // the tasks are running, queued, or their submitters wait for room
+			close(hold)
+			submitted.Wait()
+			close(held)
+			synctest.Wait() // every task ended and its goroutine exited
+			runtime.GC()
+			runtime.GC()
+			alive := 0
+			for w := range held {
+				if w.Value() != nil {
+					alive++
+				}
+			}
+			if alive > 0 {
+				t.Errorf("%+v: the pool keeps what %d of 50 ended tasks held", cfg, alive)
+			}
+			stop(t, p)
+		})
+	}
+}
+
+type payload [1 << 10]byte
+
+type payloadKey struct{}
+
+// submitHolding submits a task whose function and caller's context hold a
+// payload, and returns a weak pointer to it.
+//
+//go:noinline
+func submitHolding(t *testing.T, p *Pool) weak.Pointer[payload] {
+	data := new(payload)
+	ctx := context.WithValue(context.Background(), payloadKey{}, data)
+	if err := p.Go(ctx, "hold", func(context.Context) error { data[0]++; return nil }); err != nil {
+		t.Error(err)
+	}
+	return weak.Make(data)
+}
+
 // uncomparableContext is a context whose type cannot be compared with ==:
-// sharing contexts must not compare it.
+// the pool must not compare it.
 type uncomparableContext struct {
 	context.Context
 	tags []string

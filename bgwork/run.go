@@ -7,49 +7,96 @@ import (
 	"go.uber.org/zap"
 )
 
-// taskState is how far a task has gone.
-type taskState uint32
+// outcome is how a task ended.
+type outcome int
 
 const (
-	running   taskState = iota // a goroutine runs it (or is about to)
-	succeeded                  // it returned nil
-	failed                     // it returned an error
-	panicked                   // it panicked or called runtime.Goexit
+	completed outcome = iota // it returned nil
+	failed                   // it returned an error
+	panicked                 // it panicked or called runtime.Goexit
 )
 
-// invoke runs fn, the function of the task named name, with ctx (and the
-// per-task timeout), and reports whether it returned nil; an error is
-// logged and passed to the ErrorHandler. It lets a panic through: the
-// caller's deferred function recovers it (see failure).
-func (p *Pool) invoke(name string, ctx context.Context, fn func(context.Context) error) taskState {
-	var err error
-	if p.timeout > 0 {
-		err = p.invokeWithTimeout(ctx, fn)
-	} else {
-		err = fn(ctx)
+// run runs t, which holds a slot, then the queued tasks that the slot
+// passes to, one after another, until none is queued.
+func (p *Pool) run(t *task) {
+	returned := false
+	defer func() {
+		if !returned { // t's function panicked or called runtime.Goexit
+			if r := recover(); r != nil {
+				p.taskFailed(t.name, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
+			} else {
+				p.taskFailed(t.name, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
+			}
+			if next := p.finish(t, panicked); next != nil {
+				go p.run(next) // this goroutine ends here
+			}
+		}
+	}()
+	for t != nil {
+		t = p.finish(t, p.invoke(t))
 	}
-	if err != nil {
-		p.taskFailed(name, "task failed", err)
+	returned = true
+}
+
+// invoke runs t's function, with the per-task timeout, and returns whether
+// it returned an error, which it logs and passes to the ErrorHandler.
+func (p *Pool) invoke(t *task) outcome {
+	ctx := t.ctx
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, p.timeout, ErrTaskTimeout)
+		defer cancel()
+	}
+	if err := t.fn(ctx); err != nil {
+		p.taskFailed(t.name, "task failed", err)
 		return failed
 	}
-	return succeeded
+	return completed
 }
 
-func (p *Pool) invokeWithTimeout(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, p.timeout, ErrTaskTimeout)
-	defer cancel()
-	return fn(ctx)
-}
-
-// failure logs and reports a task whose function did not return: it
-// panicked with r, or called runtime.Goexit if r is nil.
-func (p *Pool) failure(name string, r any) taskState {
-	if r == nil {
-		p.taskFailed(name, "task called runtime.Goexit", &PanicError{Value: "runtime.Goexit", Stack: debug.Stack()})
-	} else {
-		p.taskFailed(name, "task panicked", &PanicError{Value: r, Stack: debug.Stack()})
+// finish counts t out as o and passes its slot on: to the oldest queued
+// task (whose place goes to the oldest waiting submitter) or, with nothing
+// queued, to that submitter's task. It returns the task that got the slot,
+// for t's goroutine to run, or nil.
+func (p *Pool) finish(t *task, o outcome) (next *task) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.running, t)
+	t.ended = true
+	switch o {
+	case completed:
+		p.counters.Completed++
+	case failed:
+		p.counters.Failed++
+	case panicked:
+		p.counters.Panicked++
 	}
-	return panicked
+	if len(p.queue) > 0 {
+		next = p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.startLocked(next)
+	}
+	if len(p.waiters) > 0 && p.hasRoomLocked() {
+		w := p.waiters[0]
+		p.waiters[0] = nil
+		p.waiters = p.waiters[1:]
+		if p.takeLocked(w.t) { // nothing was queued: t's slot is its
+			next = w.t
+		}
+		w.taken <- nil
+	}
+	p.signalIfIdleLocked()
+	return next
+}
+
+// signalIfIdleLocked tells Stop that no task is left, once it has begun.
+// p.mu is held.
+func (p *Pool) signalIfIdleLocked() {
+	if p.stopping && !p.isIdle && len(p.running) == 0 && len(p.queue) == 0 {
+		p.isIdle = true
+		close(p.idle)
+	}
 }
 
 func (p *Pool) taskFailed(name, msg string, err error) {

@@ -16,50 +16,20 @@ type Stats struct {
 	// Refused counts submissions that [Pool.Go] turned down: pool full,
 	// stop begun, or the caller's context ended while it waited.
 	Refused int64
-	// Running is the number of tasks running now (without a limit: or
-	// about to, in a goroutine started for them).
+	// Running is the number of tasks that hold a slot now: running, or
+	// about to in a goroutine started for them.
 	Running int64
 	// Queued is the number of tasks taken that wait for a free slot now.
 	Queued int64
-	// Waiting is the number of submitters waiting for room in a full pool
-	// now.
+	// Waiting is the number of submitters waiting for room now.
 	Waiting int64
 }
 
 // Stats returns the pool's counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	p.sweepLocked()
+	defer p.mu.Unlock()
 	s := p.counters
-	for _, w := range p.live {
-		if w.running {
-			s.Running++
-		}
-	}
-	s.Running += int64(len(p.slots.slots)) // swept just now
-	s.Queued = int64(p.queue.len)
-	s.Waiting = int64(p.waiters.len)
-	p.mu.Unlock()
-	s.Refused = p.refused.Load()
+	s.Running, s.Queued, s.Waiting = int64(len(p.running)), int64(len(p.queue)), int64(len(p.waiters))
 	return s
-}
-
-// count counts a task that ended as o.
-func (s *Stats) count(o taskState) {
-	switch o {
-	case succeeded:
-		s.Completed++
-	case failed:
-		s.Failed++
-	case panicked:
-		s.Panicked++
-	}
-}
-
-// sweepLocked counts the tasks without a limit that ended, and lets go of
-// what they held. p.mu is held.
-func (p *Pool) sweepLocked() {
-	if live := p.slots.sweep(&p.counters, !p.cutDone); live == 0 && p.workers == 0 {
-		p.lastContext = nil // nothing runs: let the last caller's context go
-	}
 }

@@ -1,9 +1,9 @@
 package bgwork
 
 import (
-	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -37,15 +37,13 @@ var (
 // those tasks. Stop may be called more than once; the pool never takes
 // tasks again.
 func (p *Pool) Stop(ctx context.Context) error {
-	p.beginDrain()
+	p.beginStop()
 	select {
-	case <-p.drained:
-		p.drainedClean()
+	case <-p.idle:
 		return nil
 	case <-ctx.Done():
 		select {
-		case <-p.drained: // the last task returned as the deadline came
-			p.drainedClean()
+		case <-p.idle: // the last task returned as the deadline came
 			return nil
 		default:
 		}
@@ -57,94 +55,61 @@ func (p *Pool) Stop(ctx context.Context) error {
 	grace := time.NewTimer(time.Until(p.forceBy(ctx)))
 	defer grace.Stop()
 	select {
-	case <-p.drained:
+	case <-p.idle:
 		return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, all returned; dropped %d queued: %w", nCancelled, nDropped, context.Cause(ctx))
 	case <-grace.C:
 	}
-	names, left := p.stillRunning(maxLoggedNames)
+	p.mu.Lock()
+	var names []string // of the tasks still running; the stop report has them all
+	for _, t := range p.cut {
+		if !t.ended {
+			names = append(names, t.name)
+		}
+	}
+	p.mu.Unlock()
+	left := len(names)
+	if left > 20 { // a log line names 20
+		names = append(names[:20], fmt.Sprintf("... and %d more", left-20))
+	}
 	p.log.Error("tasks still running after their contexts were cancelled; the stop moves on without them",
 		zap.String("pool", p.name), zap.Int("running", left), zap.Strings("tasks", names))
 	return fmt.Errorf("bgwork: stop deadline passed: cancelled %d running tasks, %d still running; dropped %d queued: %w", nCancelled, left, nDropped, context.Cause(ctx))
 }
 
-// drainedClean counts the last tasks and lets the pool's records go to
-// the next pool, once every task returned before the deadline.
-func (p *Pool) drainedClean() {
-	p.mu.Lock()
-	p.sweepLocked()
-	p.mu.Unlock()
-}
-
-// beginDrain makes the pool refuse new tasks and refuses the submitters
+// beginStop makes the pool refuse new tasks and refuses the submitters
 // waiting for room.
-func (p *Pool) beginDrain() {
-	if p.limit == 0 {
-		old := p.admission.Or(draining)
-		if old == 0 {
-			p.signalDrained()
-		}
-	}
+func (p *Pool) beginStop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return // already stopping
+	if p.stopping {
+		return
 	}
-	p.closed = true
-	p.clock.stop()
-	for w := p.waiters.popFront(); w != nil; w = p.waiters.popFront() {
-		w.state = waitRefused
-		w.wake <- struct{}{}
+	p.stopping = true
+	for _, w := range p.waiters {
+		w.taken <- p.refuseLocked(w.t.name, ErrDraining)
 	}
-	p.signalIfDrainedLocked()
+	p.waiters = nil
+	p.signalIfIdleLocked()
 }
 
-// cutTask is a task that was running when the stop reached its deadline.
-type cutTask struct {
-	name     string
-	start    time.Duration
-	slot     *slot // without a limit: the task's slot, whose state says when it ended
-	returned bool  // with a limit: set by its worker when it returned
-}
-
-func (c *cutTask) ended() bool {
-	if c.slot != nil {
-		return c.slot.load() != running
-	}
-	return c.returned
-}
-
-// cutOff records the running tasks as cut off, drops the queued ones, and
-// cancels every task's context. It returns how many tasks were running and
-// how many it dropped.
+// cutOff drops the queued tasks, records the running ones as cut off, and
+// cancels their contexts. It returns how many tasks were running and how
+// many it dropped.
 func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.cutDone {
 		p.cutDone = true
-		p.cutAt = p.clock.exact()
-		p.sweepLocked()
-		for _, s := range p.slots.slots {
-			s.cut = true
-			p.cut = append(p.cut, cutTask{name: s.name, start: s.start, slot: s})
+		p.cutAt = time.Now()
+		p.cut = slices.SortedFunc(maps.Keys(p.running), byAge)
+		for _, t := range p.cut {
+			t.cancel(ErrStopDeadline) // cancels what the task derived too; calls nothing of the pool
 		}
-		for _, w := range p.live {
-			if w.running {
-				p.cut = append(p.cut, cutTask{name: w.task.name, start: w.task.start})
-				w.cut = len(p.cut)
-			}
-		}
-		var s submission
-		for p.queue.popInto(&s) {
-			s.values, s.fn = nil, nil // keep the name and the age only
-			p.dropped = append(p.dropped, s)
-			p.taken--
-		}
+		p.dropped, p.queue = p.queue, nil
 		p.counters.Dropped += int64(len(p.dropped))
-		p.signalIfDrainedLocked()
+		p.signalIfIdleLocked()
 	}
-	nCancelled, nDropped = len(p.cut), len(p.dropped)
-	p.mu.Unlock()
-	p.cancelForce(ErrStopDeadline)
-	return nCancelled, nDropped
+	return len(p.cut), len(p.dropped)
 }
 
 // forceBy returns when Stop must return after ctx ended: a little before the
@@ -168,61 +133,28 @@ func (p *Pool) forceBy(ctx context.Context) time.Time {
 func (p *Pool) Stragglers() []lifecycle.Straggler {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := p.clock.exact()
-	straggler := func(name, detail string, age time.Duration) lifecycle.Straggler {
-		return lifecycle.Straggler{Kind: "task", Name: name, Detail: p.name + ": " + detail, Age: age}
-	}
+	now := time.Now()
 	var out []lifecycle.Straggler
-	for _, c := range p.cut {
-		if c.ended() {
-			out = append(out, straggler(c.name, "cancelled at the stop deadline, then returned", p.cutAt-c.start))
+	add := func(t *task, detail string, at time.Time) {
+		out = append(out, lifecycle.Straggler{Kind: "task", Name: t.name, Detail: p.name + ": " + detail, Age: at.Sub(t.start)})
+	}
+	for _, t := range p.cut {
+		if t.ended {
+			add(t, "cancelled at the stop deadline, then returned", p.cutAt)
 		} else {
-			out = append(out, straggler(c.name, "still running after its context was cancelled", now-c.start))
+			add(t, "still running after its context was cancelled", now)
 		}
 	}
-	for _, s := range p.dropped {
-		out = append(out, straggler(s.name, "queued, dropped at the stop deadline before it started", p.cutAt-s.start))
+	for _, t := range p.dropped {
+		add(t, "queued, dropped at the stop deadline before it started", p.cutAt)
 	}
-	var running []lifecycle.Straggler
-	p.sweepLocked()
-	for _, s := range p.slots.slots {
-		if !s.cut {
-			running = append(running, straggler(s.name, "running", now-s.start))
+	if !p.cutDone { // after it, the tasks running are those cut
+		for _, t := range slices.SortedFunc(maps.Keys(p.running), byAge) {
+			add(t, "running", now)
 		}
 	}
-	for _, w := range p.live {
-		if w.running && w.cut == 0 {
-			running = append(running, straggler(w.task.name, "running", now-w.task.start))
-		}
+	for _, t := range p.queue {
+		add(t, "queued", now)
 	}
-	slices.SortStableFunc(running, func(a, b lifecycle.Straggler) int { return cmp.Compare(b.Age, a.Age) })
-	out = append(out, running...)
-	p.queue.each(func(s *submission) {
-		out = append(out, straggler(s.name, "queued", now-s.start))
-	})
 	return out
-}
-
-// maxLoggedNames caps the task names in one log line; the stop report
-// (Stragglers) has them all.
-const maxLoggedNames = 20
-
-// stillRunning returns the names of up to limit tasks that the stop cut off
-// and that still run, saying how many more there are, and how many run.
-func (p *Pool) stillRunning(limit int) (names []string, n int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.cut {
-		if c.ended() {
-			continue
-		}
-		n++
-		if len(names) < limit {
-			names = append(names, c.name)
-		}
-	}
-	if n > limit {
-		names = append(names, fmt.Sprintf("... and %d more", n-limit))
-	}
-	return names, n
 }
