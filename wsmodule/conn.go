@@ -478,17 +478,6 @@ func (c *Conn) connected() {
 	}
 }
 
-// readMessages reads until the connection fails or closes.
-func (c *Conn) readMessages() error {
-	for {
-		typ, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return err
-		}
-		c.received(typ, data)
-	}
-}
-
 // received handles one message.
 //
 //go:noinline
