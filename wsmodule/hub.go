@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -216,10 +215,8 @@ func (h *Hub) attach(c *Conn, ws *websocket.Conn, br *bufio.Reader) {
 // queued for it.
 func (h *Hub) forget(c *Conn) {
 	c.mu.Lock()
-	c.state = stateClosed
-	c.queue, c.pending = nil, 0
-	release := c.release
-	c.release = nil
+	c.dropLocked()
+	release := c.takeReleaseLocked()
 	c.mu.Unlock()
 	if release != nil {
 		release()
@@ -360,6 +357,3 @@ func (h *Hub) Stats() Stats {
 		ForceClosed: h.forced.Load(),
 	}
 }
-
-// age is how long c has been connected.
-func (c *Conn) age(now time.Time) time.Duration { return now.Sub(c.start) }
