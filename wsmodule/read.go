@@ -2,30 +2,40 @@ package wsmodule
 
 import (
 	"time"
-	"unsafe"
 )
 
-// readLoop serves the connection's read side until it ends, then cleans
-// up; first says it is the connection's first reader, which runs OnConnect.
+// readLoop is the connection's reader: it runs OnConnect (when first is
+// set), then reads messages and hands each to OnMessage until the
+// connection ends, then cleans up (see end). The hub's WaitGroup counts it.
 //
-// An idle connection's reader is parked for most of its life, and its stack
-// is most of the connection's memory. A goroutine starts with a 2 KiB stack;
-// a blocked gorilla read sits too deep in it to stay there reliably, and a
-// stack that grew is never given back while the goroutine waits (the runtime
-// shrinks only stacks less than a quarter used). So the reader waits for
-// data in a shallow call (waitReadable) when gorilla has nothing buffered,
-// and if its stack has moved (grown while handling messages), a fresh
-// goroutine takes over the wait.
+// An idle connection's reader waits for most of its life, and its stack is
+// the largest part of what an idle connection costs. A read blocked inside
+// gorilla sits right at the limit of the 2 KiB stack a goroutine starts
+// with: a reader that simply loops on ReadMessage ends up with a 4 KiB
+// stack, and an idle connection costs 7.2 KiB instead of 5.2 KiB
+// (BenchmarkIdleConnMemory in bench/ws). The runtime gives a grown stack
+// back only in halves, and only while less than a quarter of it is in use,
+// so a waiting reader keeps a stack that grew to 4 KiB. Hence, on a plain
+// socket (c.raw set), whenever gorilla has nothing buffered:
+//
+//   - the reader waits for data in waitReadable, a readiness wait through
+//     syscall.RawConn that fits in 2 KiB with room to spare;
+//   - a reader that has run a callback, which may have grown its stack,
+//     first hands the wait to a fresh goroutine and ends: one goroutine
+//     start per burst of messages.
+//
+// Control frames are read inside gorilla's ReadMessage, which goes on to
+// wait there for the next message: after a pong, a reader waits inside
+// gorilla until its peer's next message, and may hold 4 KiB meanwhile.
+//
+// The stack sizes depend on the Go runtime, not on a documented API:
+// TestIdleReaderStack in bench/ws fails when a Go release changes them.
 func (c *Conn) readLoop(first bool) {
-	var mark byte
-	base := uintptr(unsafe.Pointer(&mark))
-	if first {
-		c.connected()
-	}
+	ran := first && c.connected()
 	for {
 		if c.raw != nil && c.br.Buffered() == 0 {
-			if uintptr(unsafe.Pointer(&mark)) != base {
-				// Still counted in wg by this goroutine: Add is safe.
+			if ran {
+				// This goroutine is still counted: Add is safe.
 				c.hub.wg.Add(1)
 				go c.readLoop(false)
 				c.hub.wg.Done()
@@ -42,19 +52,20 @@ func (c *Conn) readLoop(first bool) {
 			return
 		}
 		c.received(typ, data)
+		ran = true
 	}
 }
 
-// connected runs the hub's OnConnect.
-func (c *Conn) connected() {
-	if f := c.hub.opts.onConnect; f != nil {
+// connected runs the hub's OnConnect and reports whether there was one.
+func (c *Conn) connected() bool {
+	f := c.hub.opts.onConnect
+	if f != nil {
 		f(c)
 	}
+	return f != nil
 }
 
 // received handles one message.
-//
-//go:noinline
 func (c *Conn) received(typ int, data []byte) {
 	if c.hub.cfg.PingPeriod > 0 {
 		c.touch()
