@@ -19,9 +19,9 @@
 //
 // An idle connection costs about 5 KiB of Go heap and stack: one reader
 // goroutine that keeps a 2 KiB stack (it waits for data in a shallow call,
-// and hands over to a fresh goroutine when handling messages grew its
-// stack), a 1 KiB read buffer; the writer goroutine exists only while the
-// queue is non-empty and borrows its write buffer from a pool.
+// and hands that wait to a fresh goroutine after running callbacks), a
+// 1 KiB read buffer; the writer goroutine exists only while the queue is
+// non-empty and borrows its write buffer from a pool.
 //
 // # The drain
 //

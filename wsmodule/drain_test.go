@@ -51,17 +51,21 @@ func phaseEnd(t *testing.T, r *lifecycle.StopReport, p lifecycle.Phase) (lifecyc
 // TestDrainDeliversQueuedMessagesThenGoingAway: 1,000 clients; every message
 // queued before the stop reaches its client, in order, before the close frame
 // 1001 with the configured reason; the drain phase, run by a real
-// coordinator, ends right after the last close handshake.
+// coordinator, ends once every close handshake is complete (that it ends at
+// that very instant, not at the next tick of a poll, is checked in fake time
+// by TestDrainPhaseEndsWithLastHandshake).
 func TestDrainDeliversQueuedMessagesThenGoingAway(t *testing.T) {
 	const clients = 1000
 	cfg := testConfig()
 	cfg.CloseReason = "deploying, reconnect"
 	var waiter connWaiter
 	var lastClose lastTime
+	var closed atomic.Int64
 	var closeErrs sync.Map // *Conn -> error
 	hub := newTestHub(t, cfg, OnConnect(waiter.onConnect), OnClose(func(c *Conn, err error) {
 		closeErrs.Store(c, err)
 		lastClose.mark()
+		closed.Add(1)
 	}))
 	url := serve(t, hub)
 
@@ -100,11 +104,17 @@ func TestDrainDeliversQueuedMessagesThenGoingAway(t *testing.T) {
 		}
 	}
 
-	coord := lifecycle.New(stopConfig(10 * time.Second))
+	// A clean drain ends when its last connection does (0.1-2 s here), so
+	// the cap only bounds a failing run: it is far above that, so that a
+	// loaded machine cannot make a clean drain fail.
+	stop := stopConfig(time.Minute)
+	stop.Total = 2 * time.Minute
+	coord := lifecycle.New(stop)
 	if err := coord.Register(hub.Step()); err != nil {
 		t.Fatal(err)
 	}
 	report, err := coord.Stop(context.Background())
+	closedAtStop := closed.Load()
 	if err != nil {
 		t.Fatalf("stop: %v\n%v", err, report)
 	}
@@ -137,14 +147,13 @@ func TestDrainDeliversQueuedMessagesThenGoingAway(t *testing.T) {
 	if s := hub.Stats(); s.ClosedClean != clients || s.ForceClosed != 0 || s.Active != 0 {
 		t.Fatalf("stats %+v: want %d clean closes, none forced, none active", s, clients)
 	}
-	// The phase ends when the last connection is gone, not at the next tick
-	// of a poll: the gap is microseconds; the bound is generous for -race on
-	// a loaded 2-core machine and still far below a 200ms poll interval.
-	gap := end.Sub(lastClose.get())
-	t.Logf("drain of %d connections took %v; phase ended %v after the last close handshake", clients, pr.Duration, gap)
-	if gap < 0 || gap > 100*time.Millisecond {
-		t.Fatalf("drain phase ended %v after the last close handshake; want at most 100ms", gap)
+	// The phase ends only once the last connection is gone: every OnClose
+	// has returned when the stop does.
+	if closedAtStop != clients {
+		t.Fatalf("the stop returned when %d of %d connections had ended", closedAtStop, clients)
 	}
+	t.Logf("drain of %d connections took %v; phase ended %v after the last close handshake",
+		clients, pr.Duration, end.Sub(lastClose.get()))
 }
 
 // TestDrainForceClosesPeerThatNeverAnswers: a client that never answers the

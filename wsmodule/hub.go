@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -95,46 +93,6 @@ func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
 	return h, nil
 }
 
-// check reports every setting NewHub cannot work with. config.Validate
-// checks the same and more when the configuration is loaded.
-func check(name string, cfg config.WebSocket, o hubOptions) error {
-	var bad []string
-	if name == "" {
-		bad = append(bad, "the hub has no name: name it after what it serves (e.g. \"chat\")")
-	}
-	if cfg.SendQueue < 1 {
-		bad = append(bad, fmt.Sprintf("websocket.sendQueue is %d: want at least 1", cfg.SendQueue))
-	}
-	if cfg.ReadLimit < 1 {
-		bad = append(bad, fmt.Sprintf("websocket.readLimit is %d: want at least 1 byte", cfg.ReadLimit))
-	}
-	if cfg.WriteTimeout <= 0 {
-		bad = append(bad, fmt.Sprintf("websocket.writeTimeout is %v: want a positive duration", cfg.WriteTimeout))
-	}
-	if cfg.PingPeriod < 0 || (cfg.PingPeriod > 0 && cfg.PongTimeout <= cfg.PingPeriod) {
-		bad = append(bad, fmt.Sprintf("websocket.pingPeriod %v, pongTimeout %v: want pingPeriod 0 (no keepalive) or pongTimeout > pingPeriod > 0", cfg.PingPeriod, cfg.PongTimeout))
-	}
-	if cfg.CloseCode < 1000 || cfg.CloseCode > 4999 {
-		bad = append(bad, fmt.Sprintf("websocket.closeCode is %d: want 1001 or 1012", cfg.CloseCode))
-	}
-	if len(cfg.CloseReason) > config.MaxCloseReason {
-		bad = append(bad, fmt.Sprintf("websocket.closeReason is %d bytes: want at most %d", len(cfg.CloseReason), config.MaxCloseReason))
-	}
-	if cfg.CloseParallelism < 1 {
-		bad = append(bad, fmt.Sprintf("websocket.closeParallelism is %d: want at least 1", cfg.CloseParallelism))
-	}
-	if cfg.CloseSpread < 0 {
-		bad = append(bad, fmt.Sprintf("websocket.closeSpread is %v: want 0 or more", cfg.CloseSpread))
-	}
-	if o.readBuf < minReadBuffer || o.writeBuf < 1 {
-		bad = append(bad, fmt.Sprintf("buffer sizes %d (read) and %d (write): want at least %d and 1", o.readBuf, o.writeBuf, minReadBuffer))
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("wsmodule: hub %q: %s", name, strings.Join(bad, "; "))
-	}
-	return nil
-}
-
 // Name returns the hub's name.
 func (h *Hub) Name() string { return h.name }
 
@@ -216,10 +174,8 @@ func (h *Hub) attach(c *Conn, ws *websocket.Conn, br *bufio.Reader) {
 // queued for it.
 func (h *Hub) forget(c *Conn) {
 	c.mu.Lock()
-	c.state = stateClosed
-	c.queue, c.pending = nil, 0
-	release := c.release
-	c.release = nil
+	c.dropLocked()
+	release := c.takeReleaseLocked()
 	c.mu.Unlock()
 	if release != nil {
 		release()
@@ -360,6 +316,3 @@ func (h *Hub) Stats() Stats {
 		ForceClosed: h.forced.Load(),
 	}
 }
-
-// age is how long c has been connected.
-func (c *Conn) age(now time.Time) time.Duration { return now.Sub(c.start) }

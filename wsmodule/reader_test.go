@@ -20,9 +20,9 @@ func deep(n int) int {
 	return deep(n-1) + int(pad[n%len(pad)])
 }
 
-// TestReaderHandsOverAfterStackGrowth: callbacks that grow the reader's
-// stack make a fresh reader take over the wait; every message is still
-// handled once, in order.
+// TestReaderHandsOverAfterStackGrowth: after each burst of messages, whose
+// callbacks here grow the reader's stack, a fresh reader takes over the
+// wait; every message is still handled once, in order.
 func TestReaderHandsOverAfterStackGrowth(t *testing.T) {
 	hub := newTestHub(t, testConfig(), OnMessage(func(c *Conn, typ MessageType, data []byte) {
 		deep(32) // 32 KiB of stack

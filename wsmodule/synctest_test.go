@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // pipeServer serves a hub with a real net/http server over net.Pipe
@@ -233,6 +235,48 @@ func TestDrainEndsWithLastHandshake(t *testing.T) {
 		}
 		if d := time.Since(start); d != clients*70*time.Millisecond {
 			t.Fatalf("drain took %v, want exactly %v (the slowest answer)", d, clients*70*time.Millisecond)
+		}
+	})
+}
+
+// TestDrainPhaseEndsWithLastHandshake: in fake time, the hub drain phase
+// run by a real coordinator ends at the very instant the slowest peer's
+// close handshake completes: no poll interval is added.
+func TestDrainPhaseEndsWithLastHandshake(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ct := newCloseTimes()
+		hub := newTestHub(t, testConfig(), ct.options()...)
+		p := newPipeServer(t, hub)
+		const clients = 10
+		for i := range clients {
+			c := p.dial(t)
+			delay := time.Duration(clients-i) * 70 * time.Millisecond
+			c.SetCloseHandler(func(code int, _ string) error {
+				time.Sleep(delay)
+				return c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+			})
+			go func() { _, _ = readAll(c) }()
+		}
+		synctest.Wait()
+		coord := lifecycle.New(stopConfig(10 * time.Second))
+		if err := coord.Register(hub.Step()); err != nil {
+			t.Fatal(err)
+		}
+		report, err := coord.Stop(context.Background())
+		if err != nil {
+			t.Fatalf("stop: %v\n%v", err, report)
+		}
+		pr, end := phaseEnd(t, report, lifecycle.HubDrain)
+		var last time.Duration
+		for i := range clients {
+			d, ok := ct.at(i)
+			if !ok {
+				t.Fatalf("connection %d had not ended when the stop returned", i)
+			}
+			last = max(last, d)
+		}
+		if !pr.Clean() || !end.Equal(ct.start.Add(last)) {
+			t.Fatalf("hub drain phase ended %v after the last close handshake, want 0:\n%v", end.Sub(ct.start.Add(last)), report)
 		}
 	})
 }

@@ -59,6 +59,16 @@ var servers = map[string]server{
 		}
 		return wsmodule.NewHub("bench", config.Default(nil).WebSocket, opts...)
 	},
+	// lameduck-deep answers like lameduck, from a callback that first uses
+	// 32 KiB of stack: its reader's stack grows while it handles the
+	// message. Only TestIdleReaderStack uses it.
+	"lameduck-deep": func(echo bool, ready func()) (http.Handler, error) {
+		return wsmodule.NewHub("bench", config.Default(nil).WebSocket, wsmodule.OnMessage(func(c *wsmodule.Conn, _ wsmodule.MessageType, _ []byte) {
+			deep(32)
+			_ = c.SendText("hi")
+			ready()
+		}))
+	},
 	"gorilla-default": func(echo bool, ready func()) (http.Handler, error) {
 		return gorillaHandler(&websocket.Upgrader{}, echo, ready), nil
 	},
@@ -127,21 +137,33 @@ func gorillaEcho(c *websocket.Conn, ready func()) {
 	}
 }
 
-// live returns the Go heap in use plus goroutine stacks, after garbage
+// deep uses about n KiB of stack.
+//
+//go:noinline
+func deep(n int) int {
+	var pad [1024]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return deep(n-1) + int(pad[n%len(pad)])
+}
+
+// live returns the Go heap in use and the goroutine stacks, after garbage
 // collection.
-func live() uint64 {
+func live() (heap, stacks uint64) {
 	var ms runtime.MemStats
 	for range 4 {
 		runtime.GC()
 	}
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + ms.StackInuse
+	return ms.HeapAlloc, ms.StackInuse
 }
 
 // serveAndMeasure is the child process: it serves kind on 127.0.0.1:0,
 // prints "listening ADDR", waits until n connections are ready, and prints
-// "bytes B": the growth of heap + stacks divided by n. It exits when stdin
-// closes.
+// "bytes B stack S": the growth of heap + stacks, and of stacks alone,
+// divided by n. It exits when stdin closes.
 func serveAndMeasure(kind string, echo bool, n int) error {
 	all := make(chan struct{})
 	var count atomic.Int64
@@ -160,11 +182,12 @@ func serveAndMeasure(kind string, echo bool, n int) error {
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	before := live()
+	heap0, stack0 := live()
 	fmt.Printf("listening %s\n", ln.Addr())
 	<-all
-	after := live()
-	fmt.Printf("bytes %d\n", (int64(after)-int64(before))/int64(n))
+	heap1, stack1 := live()
+	perConn := func(after, before uint64) int64 { return (int64(after) - int64(before)) / int64(n) }
+	fmt.Printf("bytes %d stack %d\n", perConn(heap1+stack1, heap0+stack0), perConn(stack1, stack0))
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
 }
@@ -176,18 +199,14 @@ func serveAndMeasure(kind string, echo bool, n int) error {
 //	go test -run '^$' -bench IdleConnMemory -benchtime 1x -count 6 ./ws/
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const n = 10000
-	clients := filepath.Join(b.TempDir(), "wsclients")
-	build := exec.Command("go", "build", "-o", clients, "./wsmodule/internal/wsclients")
-	build.Dir = "../.." // the lameduck module
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build wsclients: %v\n%s", err, out)
-	}
+	clients := buildClients(b)
 	for _, state := range []string{"fresh", "echoed"} {
 		for _, kind := range []string{"lameduck", "gorilla-default", "gorilla-1k-pool", "coder"} {
 			b.Run(fmt.Sprintf("state=%s/server=%s", state, kind), func(b *testing.B) {
 				var total float64
 				for range b.N {
-					total += measure(b, clients, kind, state, n)
+					bytes, _ := measure(b, clients, kind, state, n)
+					total += bytes
 				}
 				b.ReportMetric(total/float64(b.N), "B/conn")
 			})
@@ -195,9 +214,22 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	}
 }
 
+// buildClients builds the client program and returns its path.
+func buildClients(tb testing.TB) string {
+	tb.Helper()
+	clients := filepath.Join(tb.TempDir(), "wsclients")
+	build := exec.Command("go", "build", "-o", clients, "./wsmodule/internal/wsclients")
+	build.Dir = "../.." // the lameduck module
+	if out, err := build.CombinedOutput(); err != nil {
+		tb.Fatalf("build wsclients: %v\n%s", err, out)
+	}
+	return clients
+}
+
 // measure runs one server child and one client child and returns the bytes
-// per connection the server reported.
-func measure(b *testing.B, clients, kind, state string, n int) float64 {
+// of heap + stacks, and of stacks alone, per connection that the server
+// reported.
+func measure(b testing.TB, clients, kind, state string, n int) (bytes, stack float64) {
 	server := exec.Command(os.Args[0], "-test.run", "^$")
 	server.Env = append(os.Environ(), "WSMEM_SERVER="+kind, "WSMEM_STATE="+state, "WSMEM_CONNS="+strconv.Itoa(n))
 	serverIn, out := pipes(b, server)
@@ -222,15 +254,14 @@ func measure(b *testing.B, clients, kind, state string, n int) float64 {
 	if got := line(clOut); got != fmt.Sprintf("ready %d", n) {
 		b.Fatalf("clients: %q", got)
 	}
-	v, ok := strings.CutPrefix(line(out), "bytes ")
-	per, err := strconv.ParseFloat(v, 64)
-	if !ok || err != nil {
-		b.Fatalf("server child: no measurement (%q)", v)
+	got := line(out)
+	if _, err := fmt.Sscanf(got, "bytes %g stack %g", &bytes, &stack); err != nil {
+		b.Fatalf("server child: no measurement (%q): %v", got, err)
 	}
-	return per
+	return bytes, stack
 }
 
-func pipes(b *testing.B, cmd *exec.Cmd) (io.WriteCloser, *bufio.Scanner) {
+func pipes(b testing.TB, cmd *exec.Cmd) (io.WriteCloser, *bufio.Scanner) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
