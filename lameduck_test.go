@@ -16,7 +16,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lameduck/lameduck"
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -32,7 +31,7 @@ func TestMain(m *testing.M) {
 // child runs an app whose shutdown step behaves as mode says, and returns
 // RunApp's exit status. It prints "ready" when started.
 func child(mode string) int {
-	cfg := config.Default(nil)
+	cfg := lameduck.DefaultConfig(nil)
 	cfg.Stop.Total = 6 * time.Second
 	cfg.Stop.Reserve = 500 * time.Millisecond
 	cfg.Stop.PreStopDelay = 0
@@ -57,9 +56,9 @@ func child(mode string) int {
 		step = func(context.Context) error { return nil }
 	}
 	app := fx.New(
-		fx.StopTimeout(lifecycle.FxStopTimeout(cfg.Stop)),
+		fx.StopTimeout(cfg.Stop.FxStopTimeout()),
 		lameduck.WithConfig(cfg),
-		fx.Provide(lifecycle.AsStep(func() lifecycle.Step { return lifecycle.NewStep(lifecycle.Shutdown, "http.child", step) })),
+		fx.Provide(lameduck.AsStep(func() lifecycle.Step { return lifecycle.NewStep(lifecycle.Shutdown, "http.child", step) })),
 		fx.Invoke(func(lc fx.Lifecycle) {
 			lc.Append(fx.StartHook(func() { fmt.Println("ready") }))
 		}),

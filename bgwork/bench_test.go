@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"testing"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // batch is how many tasks one pool takes before it is stopped: the
@@ -54,7 +52,7 @@ func BenchmarkGo(b *testing.B) {
 				b.ReportAllocs()
 				defer reportCPU(b)()
 				for left := b.N; left > 0; left -= batch {
-					p, err := New(config.Tasks{MaxRunning: limit, Queue: queue, WhenFull: config.Wait})
+					p, err := New(Settings{MaxRunning: limit, Queue: queue, WhenFull: Wait})
 					if err != nil {
 						b.Fatal(err)
 					}

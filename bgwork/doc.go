@@ -11,14 +11,14 @@
 // The task's context keeps the values of the caller's context (trace IDs,
 // loggers) but not its cancellation: the request ending does not cancel the
 // task. Only the pool cancels it, at the deadline of its stop or after the
-// per-task timeout (config.Tasks.TaskTimeout).
+// per-task timeout (Settings.TaskTimeout).
 //
-// The pool runs at most config.Tasks.MaxRunning tasks at once (zero: no
-// limit). When that many run, it queues up to config.Tasks.Queue more,
+// The pool runs at most Settings.MaxRunning tasks at once (zero: no
+// limit). When that many run, it queues up to Settings.Queue more,
 // which start in order of submission as slots free; the submitter does not
 // wait. When the queue is full too, the pool is full: a submission waits
 // for room (respecting the caller's context) or fails at once with
-// [ErrFull], as config.Tasks.WhenFull says. A panic in a task is recovered,
+// [ErrFull], as Settings.WhenFull says. A panic in a task is recovered,
 // logged with the task's name and stack, and counted; a task's error is
 // logged with its name and passed to the [ErrorHandler], if any.
 // [Pool.Stats] returns the counters.
@@ -39,9 +39,10 @@
 // refused, never lost in between. Stop returns the moment the last task
 // returns. At its deadline it drops the queued tasks that have not started,
 // cancels the running tasks' contexts, gives them until
-// [lifecycle.ForceDeadline] to return, and [Pool.Stragglers] names every task
-// it cut off (running, or queued and dropped), with its age.
+// [lifecycle.CloseBy] to return, and [Pool.Stragglers] names every task it
+// cut off (running, or queued and dropped), with its age.
 //
-// [Module] provides the pool to an Fx application and registers its stop;
-// [New] builds one without Fx.
+// [New] builds a pool from its [Settings]; register [Pool.Step] with a
+// lifecycle.Coordinator. The lameduck package does both for an Fx
+// application, with the "tasks" section of its configuration.
 package bgwork

@@ -10,9 +10,9 @@ import (
 // happen at that point has to run inline.
 var ErrDraining = errors.New("bgwork: the pool is stopping and takes no new tasks")
 
-// ErrFull is returned by [Pool.Go] when the pool is full (config.Tasks.MaxRunning
-// tasks are running and config.Tasks.Queue tasks are queued) and
-// config.Tasks.WhenFull is "fail". Retry later, shed the work, or raise
+// ErrFull is returned by [Pool.Go] when the pool is full (Settings.MaxRunning
+// tasks are running and Settings.Queue tasks are queued) and
+// Settings.WhenFull is "fail". Retry later, shed the work, or raise
 // tasks.queue or tasks.maxRunning.
 var ErrFull = errors.New("bgwork: the pool is full (tasks.maxRunning tasks running, tasks.queue queued)")
 
@@ -21,7 +21,7 @@ var ErrFull = errors.New("bgwork: the pool is full (tasks.maxRunning tasks runni
 var ErrStopDeadline = errors.New("bgwork: the stop deadline passed")
 
 // ErrTaskTimeout is the cause (see context.Cause) of the cancellation of a
-// task's context when the task ran longer than config.Tasks.TaskTimeout.
+// task's context when the task ran longer than Settings.TaskTimeout.
 var ErrTaskTimeout = errors.New("bgwork: the task ran longer than tasks.taskTimeout")
 
 // PanicError is the error an [ErrorHandler] receives for a task that

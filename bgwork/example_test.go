@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/lameduck/lameduck/bgwork"
-	"github.com/lameduck/lameduck/config"
 )
 
 type traceKey struct{}
@@ -15,7 +14,7 @@ type traceKey struct{}
 // A pool used without Fx: tasks keep the caller's values but outlive its
 // cancellation, and Stop waits for them.
 func Example() {
-	pool, err := bgwork.New(config.Tasks{MaxRunning: 8, WhenFull: config.Wait})
+	pool, err := bgwork.New(bgwork.Settings{MaxRunning: 8, WhenFull: bgwork.Wait})
 	if err != nil {
 		panic(err)
 	}

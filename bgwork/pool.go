@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // ErrorHandler receives the error of every task that failed: the error it
@@ -45,9 +43,10 @@ const (
 	defaultGrace = 250 * time.Millisecond
 )
 
-// Pool runs named background tasks, at most config.Tasks.MaxRunning at
-// once, and waits for them when it stops. Create it with [New] or get it
-// from [Module]. Its methods are safe for concurrent use.
+// Pool runs named background tasks, at most [Settings].MaxRunning at once,
+// and waits for them when it stops. Create it with [New] (an Fx
+// application gets one from the lameduck package). Its methods are safe for
+// concurrent use.
 //
 // Without a limit, the pool has as many slots as tasks and queues none.
 type Pool struct {
@@ -95,15 +94,16 @@ func byAge(a, b *task) int {
 }
 
 // New returns a pool configured by cfg. It takes tasks at once; stop it with
-// [Pool.Stop] (the Fx [Module] registers that in the stop sequence).
-func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
-	if err := check(cfg); err != nil {
-		return nil, err
+// [Pool.Stop], or register [Pool.Step] with the stop coordinator. It fails
+// with cfg's problems (see [Settings.Validate]).
+func New(cfg Settings, opts ...Option) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bgwork: %w", err)
 	}
 	p := &Pool{
 		limit:    cfg.MaxRunning,
 		queueCap: cfg.Queue,
-		failFast: cfg.WhenFull == config.Fail,
+		failFast: cfg.WhenFull == Fail,
 		timeout:  cfg.TaskTimeout,
 		name:     defaultName,
 		grace:    defaultGrace,
@@ -117,20 +117,6 @@ func New(cfg config.Tasks, opts ...Option) (*Pool, error) {
 	return p, nil
 }
 
-func check(cfg config.Tasks) error {
-	switch {
-	case cfg.MaxRunning < 0:
-		return fmt.Errorf("bgwork: tasks.maxRunning is %d: want 0 (no limit) or more", cfg.MaxRunning)
-	case cfg.Queue < 0:
-		return fmt.Errorf("bgwork: tasks.queue is %d: want 0 (no queue) or more", cfg.Queue)
-	case cfg.WhenFull != "" && cfg.WhenFull != config.Wait && cfg.WhenFull != config.Fail:
-		return fmt.Errorf("bgwork: tasks.whenFull is %q: want %q or %q", cfg.WhenFull, config.Wait, config.Fail)
-	case cfg.TaskTimeout < 0:
-		return fmt.Errorf("bgwork: tasks.taskTimeout is %v: want 0 (none) or more", cfg.TaskTimeout)
-	}
-	return nil
-}
-
 // Name returns the pool's name (see [WithName]).
 func (p *Pool) Name() string { return p.name }
 
@@ -139,11 +125,11 @@ func (p *Pool) Name() string { return p.name }
 //
 // fn's context carries the values of ctx but not its cancellation: it is
 // cancelled only by the pool, when the stop reaches its deadline (cause
-// [ErrStopDeadline]) or after config.Tasks.TaskTimeout (cause
+// [ErrStopDeadline]) or after Settings.TaskTimeout (cause
 // [ErrTaskTimeout]). fn should return soon after its context is done.
 //
-// When config.Tasks.MaxRunning tasks run, the pool queues the task, up to
-// config.Tasks.Queue tasks; they start in order. When that many are queued
+// When Settings.MaxRunning tasks run, the pool queues the task, up to
+// Settings.Queue tasks; they start in order. When that many are queued
 // too, the pool is full: Go waits for room, or returns ctx's error if ctx
 // ends first (WhenFull "wait"), or returns [ErrFull] at once (WhenFull
 // "fail"). Once the stop has begun, Go returns [ErrDraining], also to

@@ -15,11 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/lameduck/lameduck/config"
 )
 
-func newPool(t *testing.T, cfg config.Tasks, opts ...Option) *Pool {
+func newPool(t *testing.T, cfg Settings, opts ...Option) *Pool {
 	t.Helper()
 	p, err := New(cfg, opts...)
 	if err != nil {
@@ -38,13 +36,13 @@ func stop(t *testing.T, p *Pool) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, tc := range []struct {
-		cfg  config.Tasks
+		cfg  Settings
 		want string
 	}{
-		{config.Tasks{MaxRunning: -1}, "tasks.maxRunning"},
-		{config.Tasks{Queue: -1}, "tasks.queue"},
-		{config.Tasks{WhenFull: "queue"}, "tasks.whenFull"},
-		{config.Tasks{TaskTimeout: -time.Second}, "tasks.taskTimeout"},
+		{Settings{MaxRunning: -1}, "maxRunning = \"-1\""},
+		{Settings{Queue: -1}, "queue = \"-1\""},
+		{Settings{WhenFull: "queue"}, "whenFull = \"queue\""},
+		{Settings{TaskTimeout: -time.Second}, "taskTimeout = \"-1s\""},
 	} {
 		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error naming %s", tc.cfg, err, tc.want)
@@ -54,7 +52,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 
 func TestGoRunsEveryTaskAndCounts(t *testing.T) {
 	for _, limit := range []int{0, 3} {
-		p := newPool(t, config.Tasks{MaxRunning: limit})
+		p := newPool(t, Settings{MaxRunning: limit})
 		var ran atomic.Int64
 		for range 1000 {
 			if err := p.Go(context.Background(), "count", func(context.Context) error {
@@ -73,7 +71,7 @@ func TestGoRunsEveryTaskAndCounts(t *testing.T) {
 }
 
 func TestGoRejectsNilFunction(t *testing.T) {
-	p := newPool(t, config.Tasks{})
+	p := newPool(t, Settings{})
 	defer stop(t, p)
 	if err := p.Go(context.Background(), "nil", nil); err == nil {
 		t.Fatal("Go with a nil function returned nil")
@@ -81,7 +79,7 @@ func TestGoRejectsNilFunction(t *testing.T) {
 }
 
 func TestTaskContextKeepsValuesDropsCancellation(t *testing.T) {
-	p := newPool(t, config.Tasks{})
+	p := newPool(t, Settings{})
 	type key struct{}
 	caller, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "trace-42"))
 
@@ -117,7 +115,7 @@ func TestTaskContextKeepsValuesDropsCancellation(t *testing.T) {
 
 func TestStopDeadlineCancelsTaskContextsWithCause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{}, WithForceGrace(time.Second))
+		p := newPool(t, Settings{}, WithForceGrace(time.Second))
 		type key struct{}
 		caller := context.WithValue(context.Background(), key{}, "v")
 		type result struct {
@@ -152,7 +150,7 @@ func TestStopDeadlineCancelsTaskContextsWithCause(t *testing.T) {
 
 func TestTaskTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{TaskTimeout: 2 * time.Second})
+		p := newPool(t, Settings{TaskTimeout: 2 * time.Second})
 		type result struct {
 			after      time.Duration
 			err, cause error
@@ -182,7 +180,7 @@ func TestPanicIsRecoveredLoggedAndCounted(t *testing.T) {
 	core, logs := observer.New(zapcore.ErrorLevel)
 	var hooked error
 	var hookedName string
-	p := newPool(t, config.Tasks{MaxRunning: 1}, WithLogger(zap.New(core)), WithErrorHandler(func(name string, err error) {
+	p := newPool(t, Settings{MaxRunning: 1}, WithLogger(zap.New(core)), WithErrorHandler(func(name string, err error) {
 		hookedName, hooked = name, err
 	}))
 	if err := p.Go(context.Background(), "explode", func(context.Context) error { panicInTask(); return nil }); err != nil {
@@ -218,7 +216,7 @@ func panicInTask() { panic("boom") }
 
 func TestGoexitInTaskDoesNotHangTheStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1})
+		p := newPool(t, Settings{MaxRunning: 1})
 		release := make(chan struct{})
 		p.Go(context.Background(), "goexit", func(context.Context) error { <-release; runtime.Goexit(); return nil })
 		waiting := make(chan error)
@@ -243,7 +241,7 @@ func TestErrorIsLoggedAndHandled(t *testing.T) {
 	errWebhook := errors.New("webhook: 503")
 	var mu sync.Mutex
 	var got []string
-	p := newPool(t, config.Tasks{}, WithLogger(zap.New(core)), WithErrorHandler(func(name string, err error) {
+	p := newPool(t, Settings{}, WithLogger(zap.New(core)), WithErrorHandler(func(name string, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if errors.Is(err, errWebhook) {
@@ -265,7 +263,7 @@ func TestErrorIsLoggedAndHandled(t *testing.T) {
 }
 
 func TestFullFailsFast(t *testing.T) {
-	p := newPool(t, config.Tasks{MaxRunning: 2, WhenFull: config.Fail})
+	p := newPool(t, Settings{MaxRunning: 2, WhenFull: Fail})
 	release := make(chan struct{})
 	block := func(context.Context) error { <-release; return nil }
 	for range 2 {
@@ -286,7 +284,7 @@ func TestFullFailsFast(t *testing.T) {
 
 func TestFullWaitsForASlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, WhenFull: config.Wait})
+		p := newPool(t, Settings{MaxRunning: 1, WhenFull: Wait})
 		start := time.Now()
 		p.Go(context.Background(), "first", func(context.Context) error { time.Sleep(time.Second); return nil })
 		var secondAt time.Duration
@@ -308,7 +306,7 @@ func TestFullWaitsForASlot(t *testing.T) {
 
 func TestFullWaitRespectsCallerContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, WhenFull: config.Wait})
+		p := newPool(t, Settings{MaxRunning: 1, WhenFull: Wait})
 		release := make(chan struct{})
 		p.Go(context.Background(), "block", func(context.Context) error { <-release; return nil })
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -331,7 +329,7 @@ func TestFullWaitRespectsCallerContext(t *testing.T) {
 }
 
 func TestGoAfterStopIsRefused(t *testing.T) {
-	p := newPool(t, config.Tasks{})
+	p := newPool(t, Settings{})
 	stop(t, p)
 	err := p.Go(context.Background(), "late", func(context.Context) error { return nil })
 	if !errors.Is(err, ErrDraining) {
@@ -344,7 +342,7 @@ func TestGoAfterStopIsRefused(t *testing.T) {
 
 func TestStopRefusesWaitingSubmitters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, WhenFull: config.Wait})
+		p := newPool(t, Settings{MaxRunning: 1, WhenFull: Wait})
 		p.Go(context.Background(), "running", func(context.Context) error { time.Sleep(time.Second); return nil })
 		refusedErr := make(chan error)
 		go func() {
@@ -364,7 +362,7 @@ func TestStopRefusesWaitingSubmitters(t *testing.T) {
 
 func TestStopReturnsWhenTheLastTaskReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 2})
+		p := newPool(t, Settings{MaxRunning: 2})
 		start := time.Now()
 		for i := 1; i <= 3; i++ {
 			p.Go(context.Background(), "sleep", func(context.Context) error {
@@ -386,7 +384,7 @@ func TestStopReturnsWhenTheLastTaskReturns(t *testing.T) {
 
 func TestStopDeadlineNamesStragglers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{}, WithForceGrace(500*time.Millisecond))
+		p := newPool(t, Settings{}, WithForceGrace(500*time.Millisecond))
 		hung := make(chan struct{})
 		p.Go(context.Background(), "report.render", func(context.Context) error { <-hung; return nil })
 		p.Go(context.Background(), "cache.warm", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
@@ -427,7 +425,7 @@ func TestStopDeadlineNamesStragglers(t *testing.T) {
 // work; the next task starts one again.
 func TestNoGoroutineOutlivesItsTasks(t *testing.T) {
 	before := goleak.IgnoreCurrent()
-	for _, cfg := range []config.Tasks{{}, {MaxRunning: 2, Queue: 10}} {
+	for _, cfg := range []Settings{{}, {MaxRunning: 2, Queue: 10}} {
 		p := newPool(t, cfg)
 		release := make(chan struct{})
 		var ended sync.WaitGroup

@@ -13,15 +13,13 @@ import (
 	"testing/synctest"
 	"time"
 	"weak"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // TestQueueTakesTasksBeyondMaxRunning: with maxRunning 2 and queue 3, Go
 // takes five blocking tasks without blocking the submitter; the sixth finds
 // the pool full.
 func TestQueueTakesTasksBeyondMaxRunning(t *testing.T) {
-	p := newPool(t, config.Tasks{MaxRunning: 2, Queue: 3, WhenFull: config.Fail})
+	p := newPool(t, Settings{MaxRunning: 2, Queue: 3, WhenFull: Fail})
 	release := make(chan struct{})
 	started := make(chan struct{}, 5)
 	var ran atomic.Int64
@@ -50,7 +48,7 @@ func TestQueueTakesTasksBeyondMaxRunning(t *testing.T) {
 // TestQueuedTasksStartInOrder: queued tasks start in the order they were
 // submitted, each as soon as a slot frees.
 func TestQueuedTasksStartInOrder(t *testing.T) {
-	p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 20})
+	p := newPool(t, Settings{MaxRunning: 1, Queue: 20})
 	release := make(chan struct{})
 	p.Go(context.Background(), "first", func(context.Context) error { <-release; return nil })
 	var mu sync.Mutex
@@ -77,7 +75,7 @@ func TestQueuedTasksStartInOrder(t *testing.T) {
 // after the second.
 func TestFullWithQueueWaitsForRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 1, WhenFull: config.Wait})
+		p := newPool(t, Settings{MaxRunning: 1, Queue: 1, WhenFull: Wait})
 		start := time.Now()
 		var started []string
 		var mu sync.Mutex
@@ -112,7 +110,7 @@ func TestFullWithQueueWaitsForRoom(t *testing.T) {
 // and the stop returns when the last of them returns.
 func TestStopWaitsForQueuedTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 2, Queue: 10})
+		p := newPool(t, Settings{MaxRunning: 2, Queue: 10})
 		var ran atomic.Int64
 		start := time.Now()
 		for range 6 {
@@ -138,7 +136,7 @@ func TestStopWaitsForQueuedTasks(t *testing.T) {
 // as such, beside the cancelled running one.
 func TestStopDeadlineDropsQueuedTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 5}, WithForceGrace(time.Second))
+		p := newPool(t, Settings{MaxRunning: 1, Queue: 5}, WithForceGrace(time.Second))
 		p.Go(context.Background(), "report.render", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 		time.Sleep(time.Second)
 		var ranQueued atomic.Bool
@@ -178,7 +176,7 @@ func TestStopDeadlineDropsQueuedTasks(t *testing.T) {
 // names the running tasks and the queued ones, with their ages.
 func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p := newPool(t, config.Tasks{MaxRunning: 1, Queue: 5})
+		p := newPool(t, Settings{MaxRunning: 1, Queue: 5})
 		release := make(chan struct{})
 		p.Go(context.Background(), "export.csv", func(context.Context) error { <-release; return nil })
 		time.Sleep(1500 * time.Millisecond)
@@ -203,7 +201,7 @@ func TestStragglersBeforeTheStopNameQueuedTasks(t *testing.T) {
 // neither the caller's cancellation nor the task's end cancels.
 func TestEachTaskGetsItsCallersValues(t *testing.T) {
 	type key struct{}
-	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 2000}} {
+	for _, cfg := range []Settings{{}, {MaxRunning: 1, Queue: 2000}} {
 		p := newPool(t, cfg)
 		hold := make(chan struct{})
 		p.Go(context.Background(), "hold", func(context.Context) error { <-hold; return nil })
@@ -241,7 +239,7 @@ func TestEachTaskGetsItsCallersValues(t *testing.T) {
 // that its function or its caller's context held (a pool lives as long as
 // the process), with and without a queue.
 func TestPoolLetsGoOfEndedTasks(t *testing.T) {
-	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 100}, {MaxRunning: 1, WhenFull: config.Wait}} {
+	for _, cfg := range []Settings{{}, {MaxRunning: 1, Queue: 100}, {MaxRunning: 1, WhenFull: Wait}} {
 		synctest.Test(t, func(t *testing.T) {
 			p := newPool(t, cfg)
 			hold := make(chan struct{})
@@ -297,7 +295,7 @@ type uncomparableContext struct {
 }
 
 func TestContextOfAnUncomparableTypeIsNotShared(t *testing.T) {
-	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 10}} {
+	for _, cfg := range []Settings{{}, {MaxRunning: 1, Queue: 10}} {
 		p := newPool(t, cfg)
 		caller := uncomparableContext{Context: context.Background(), tags: []string{"x"}}
 		var ran atomic.Int64
@@ -321,7 +319,7 @@ func TestContextOfAnUncomparableTypeIsNotShared(t *testing.T) {
 // TestGoexitKeepsTheQueueGoing: a task that calls runtime.Goexit takes its
 // worker with it; another worker takes over the queue.
 func TestGoexitKeepsTheQueueGoing(t *testing.T) {
-	for _, cfg := range []config.Tasks{{}, {MaxRunning: 1, Queue: 10}} {
+	for _, cfg := range []Settings{{}, {MaxRunning: 1, Queue: 10}} {
 		p := newPool(t, cfg)
 		p.Go(context.Background(), "goexit", func(context.Context) error { runtime.Goexit(); return nil })
 		var ran atomic.Int64

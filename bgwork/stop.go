@@ -13,8 +13,7 @@ import (
 )
 
 // Step returns the pool's step of the stop: [Pool.Stop] in the wait phase,
-// named after the pool. [Module] registers it; without Fx, pass it to
-// [lifecycle.Coordinator.Register].
+// named after the pool, for [lifecycle.Coordinator.Register].
 func (p *Pool) Step() lifecycle.Step {
 	return lifecycle.Step{Phase: lifecycle.Wait, Name: p.name, Stopper: p}
 }
@@ -112,16 +111,15 @@ func (p *Pool) cutOff() (nCancelled, nDropped int) {
 	return len(p.cut), len(p.dropped)
 }
 
-// forceBy returns when Stop must return after ctx ended: a little before the
-// coordinator's force deadline, so that the step is reported as forced and
-// not as abandoned.
+// forceBy returns when Stop must return after ctx ended: lifecycle.CloseBy,
+// a little before the coordinator's force deadline, so that the step is
+// reported as forced and not as abandoned; without a coordinator, the force
+// grace from now.
 func (p *Pool) forceBy(ctx context.Context) time.Time {
-	fd, ok := lifecycle.ForceDeadline(ctx)
-	if !ok {
+	if _, ok := lifecycle.ForceDeadline(ctx); !ok {
 		return time.Now().Add(p.grace)
 	}
-	margin := min(time.Until(fd)/10, 20*time.Millisecond)
-	return fd.Add(-max(margin, 0))
+	return lifecycle.CloseBy(ctx)
 }
 
 // Stragglers names the tasks that the stop cut off: those running when it

@@ -15,7 +15,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -23,12 +22,12 @@ import (
 // stop: every Go must either return nil for a task that runs before Stop
 // returns, or return ErrDraining for a task that never runs. Run with -race.
 func TestStopNeverLosesAnAdmittedTask(t *testing.T) {
-	for _, cfg := range []config.Tasks{
-		{},                                     // no limit
-		{MaxRunning: 3, WhenFull: config.Wait}, // submitters wait for room
-		{MaxRunning: 3, WhenFull: config.Fail},
-		{MaxRunning: 3, Queue: 5, WhenFull: config.Wait}, // tasks queue, then submitters wait
-		{MaxRunning: 3, Queue: 5, WhenFull: config.Fail},
+	for _, cfg := range []Settings{
+		{},                              // no limit
+		{MaxRunning: 3, WhenFull: Wait}, // submitters wait for room
+		{MaxRunning: 3, WhenFull: Fail},
+		{MaxRunning: 3, Queue: 5, WhenFull: Wait}, // tasks queue, then submitters wait
+		{MaxRunning: 3, Queue: 5, WhenFull: Fail},
 	} {
 		for round := range 20 {
 			p := newPool(t, cfg)
@@ -85,7 +84,7 @@ func TestStopNeverLosesAnAdmittedTask(t *testing.T) {
 // of the 10,000 must be accepted and complete, and the stop must be clean.
 func TestHandlersSubmitDuringShutdown(t *testing.T) {
 	const requests, perRequest = 200, 50
-	pool := newPool(t, config.Tasks{MaxRunning: 0})
+	pool := newPool(t, Settings{MaxRunning: 0})
 	inShutdown := make(chan struct{}) // closed by Shutdown, after it closed the listener
 	waitPhase := make(chan struct{})  // closed when the wait phase begins
 	var arrived sync.WaitGroup
@@ -119,7 +118,7 @@ func TestHandlersSubmitDuringShutdown(t *testing.T) {
 	go func() { served <- srv.Serve(ln) }()
 
 	var runningAtWait int64
-	coord := lifecycle.New(config.Stop{
+	coord := lifecycle.New(lifecycle.Settings{
 		Total: 60 * time.Second, Reserve: time.Second, Shutdown: 20 * time.Second,
 		HubDrain: time.Second, Wait: 20 * time.Second, ForceGrace: time.Second,
 	}, lifecycle.WithObservers(lifecycle.ObserverFunc(func(e lifecycle.Event) {
@@ -188,11 +187,11 @@ func TestHandlersSubmitDuringShutdown(t *testing.T) {
 // one task ignores cancellation and another honours it late.
 func TestHungTaskIsNamedAndTheStopKeepsItsBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		stopCfg := config.Stop{
+		stopCfg := lifecycle.Settings{
 			Total: 10 * time.Second, Reserve: time.Second, Shutdown: 2 * time.Second,
 			HubDrain: time.Second, Wait: 3 * time.Second, ForceGrace: 300 * time.Millisecond,
 		}
-		pool := newPool(t, config.Tasks{})
+		pool := newPool(t, Settings{})
 		coord := lifecycle.New(stopCfg)
 		if err := coord.Register(pool.Step()); err != nil {
 			t.Fatal(err)
@@ -239,7 +238,7 @@ func TestHungTaskIsNamedAndTheStopKeepsItsBudget(t *testing.T) {
 // it abandoned: it calls Stragglers while Stop still runs.
 func TestStragglersWhileStopRuns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		pool := newPool(t, config.Tasks{}, WithForceGrace(time.Hour))
+		pool := newPool(t, Settings{}, WithForceGrace(time.Hour))
 		hung := make(chan struct{})
 		pool.Go(context.Background(), "export.csv", func(context.Context) error { <-hung; return nil })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -264,13 +263,13 @@ func TestStopWithEndedContextOnIdlePool(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for range 100 {
-		p := newPool(t, config.Tasks{})
+		p := newPool(t, Settings{})
 		p.Go(context.Background(), "quick", func(context.Context) error { return nil })
 		p.Stop(context.Background()) // let it finish
 		if err := p.Stop(ctx); err != nil {
 			t.Fatalf("Stop of an idle pool with an ended context = %v, want nil", err)
 		}
-		p2 := newPool(t, config.Tasks{})
+		p2 := newPool(t, Settings{})
 		if err := p2.Stop(ctx); err != nil {
 			t.Fatalf("Stop of an unused pool with an ended context = %v, want nil", err)
 		}

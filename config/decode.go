@@ -17,11 +17,12 @@ import (
 // eating the CPU.
 const maxDecodeSteps = 100_000
 
-// nodeDecoder overlays a YAML node tree on a Config. It reads every value with
-// the same syntax as the environment variables ([setString]), so that
-// "preStopDelay: 0" in the file means what LAMEDUCK_STOP_PRE_STOP_DELAY=0
-// means, and it reports every problem with its key, line, value and what is
-// allowed instead of stopping at the first one.
+// nodeDecoder overlays a YAML node tree on the sections. It reads every
+// value with the same syntax as the environment variables ([setString]), so
+// that "preStopDelay: 0" in the file means what
+// LAMEDUCK_STOP_PRE_STOP_DELAY=0 means, and it reports every problem with
+// its key, line, value and what is allowed instead of stopping at the first
+// one.
 type nodeDecoder struct {
 	problems []Problem
 	steps    int
@@ -29,60 +30,69 @@ type nodeDecoder struct {
 	merging  map[*yaml.Node]bool // mappings whose pairs are being collected
 }
 
-// overlayYAML returns c with the settings of a YAML document overlaid, and
-// the document's problems. With problems, the result holds every setting that
-// could be read, so that Load can still check the environment against the
-// servers the file adds. Syntax errors come without the "config: " prefix.
-func (c Config) overlayYAML(data []byte) (out Config, err error) {
-	out = c
+// overlayYAML overlays the settings of a YAML document on the sections and
+// returns the document's problems; the settings that could be read are
+// applied. The error is a syntax error of the document.
+func overlayYAML(data []byte, sections []Section) (problems []Problem, err error) {
 	defer func() {
 		// The YAML parser has panicked on hostile input in the past; a
 		// config file must never crash the process without a message.
 		if r := recover(); r != nil {
-			out, err = c, fmt.Errorf("cannot parse YAML: %v", r)
+			problems, err = nil, fmt.Errorf("cannot parse YAML: %v", r)
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return c, nil // no document: nothing to overlay
+			return nil, nil // no document: nothing to overlay
 		}
-		return c, err
+		return nil, err
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return c, err
+		return nil, err
 	default:
-		return c, &Error{Problems: []Problem{{Line: extra.Line, Value: "---",
-			Want: "a single YAML document (a second one would be ignored; merge them into one)"}}}
+		return []Problem{{Line: extra.Line, Value: "---",
+			Want: "a single YAML document (a second one would be ignored; merge them into one)"}}, nil
 	}
 	if len(doc.Content) == 0 {
-		return c, nil // only comments
+		return nil, nil // only comments
 	}
 	d := &nodeDecoder{merging: map[*yaml.Node]bool{}}
-	out = c.clone() // c's server map stays as it was
-	d.decode(doc.Content[0], reflect.ValueOf(&out).Elem(), nil)
-	if len(d.problems) > 0 {
-		return out, &Error{Problems: d.problems}
-	}
-	return out, nil
+	d.top(doc.Content[0], sections)
+	return d.problems, nil
 }
 
-// clone copies c deeply enough that decoding or applying the environment to
-// the copy does not change c: the server map is the only storage they write
-// in place (lists are always replaced by new ones, never written into).
-func (c Config) clone() Config {
-	out := c
-	if c.Servers != nil {
-		out.Servers = make(Servers, len(c.Servers))
-		for name, s := range c.Servers {
-			out.Servers[name] = s
-		}
+// top overlays the document's mapping of section keys on the sections.
+func (d *nodeDecoder) top(n *yaml.Node, sections []Section) {
+	n = deref(n)
+	if isNull(n) {
+		return
 	}
-	return out
+	keys := make([]string, len(sections))
+	for i, s := range sections {
+		keys[i] = s.Key
+	}
+	if n.Kind != yaml.MappingNode {
+		d.add(nil, n, n.Value, fmt.Sprintf("a mapping of sections (%s)", strings.Join(keys, ", ")))
+		return
+	}
+	for _, p := range d.pairs(n, nil) {
+		key := p.key.Value
+		i := slices.Index(keys, key)
+		if i < 0 {
+			want := "a known key"
+			if s := suggest(key, keys); s != "" {
+				want = fmt.Sprintf("a known key (did you mean %s?)", s)
+			}
+			d.add([]string{key}, p.key, "", want)
+			continue
+		}
+		d.decode(p.val, reflect.ValueOf(sections[i].Value).Elem(), []string{key})
+	}
 }
 
 func (d *nodeDecoder) add(path []string, n *yaml.Node, value, want string) {
@@ -129,14 +139,14 @@ func (d *nodeDecoder) decode(n *yaml.Node, v reflect.Value, path []string) {
 	n = deref(n)
 	t := v.Type()
 	switch {
-	case t == serversType:
-		d.servers(n, v, path)
-	case t.Kind() == reflect.Struct:
-		d.section(n, v, path)
-	case t.Kind() == reflect.Slice:
+	case isLeaf(t) && t.Kind() == reflect.Slice:
 		d.list(n, v, path)
-	default:
+	case isLeaf(t):
 		d.scalar(n, v, path)
+	case t.Kind() == reflect.Map:
+		d.entries(n, v, path)
+	default:
+		d.section(n, v, path)
 	}
 }
 
@@ -157,7 +167,7 @@ func (d *nodeDecoder) section(n *yaml.Node, v reflect.Value, path []string) {
 		if !ok {
 			want := "a known key"
 			if s := suggest(key, tagsOf(t)); s != "" {
-				want = fmt.Sprintf("a known key (did you mean %s?)", join(strings.Join(path, "."), s))
+				want = fmt.Sprintf("a known key (did you mean %s?)", strings.Join(sub(path, s), "."))
 			}
 			d.add(sub(path, key), p.key, "", want)
 			continue
@@ -166,40 +176,37 @@ func (d *nodeDecoder) section(n *yaml.Node, v reflect.Value, path []string) {
 	}
 }
 
-// servers overlays a mapping of server names on the Servers map v: a server
-// the map already has keeps what the file does not set, a new server starts
-// from [DefaultServer], and a server mapped to null is removed. A null
-// "servers:" changes nothing.
-func (d *nodeDecoder) servers(n *yaml.Node, v reflect.Value, path []string) {
+// entries overlays a mapping of names on the map of named settings v (such
+// as servers): an entry the map already has keeps what the file does not
+// set, a new entry starts from the map's NewEntry (see [newEntry]), and an
+// entry mapped to null is removed. A null mapping changes nothing.
+func (d *nodeDecoder) entries(n *yaml.Node, v reflect.Value, path []string) {
 	if isNull(n) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.add(path, n, n.Value, "a mapping of server names to their settings")
+		d.add(path, n, n.Value, "a mapping of names to their settings")
 		return
 	}
 	if v.IsNil() {
-		v.Set(reflect.MakeMap(serversType))
+		v.Set(reflect.MakeMap(v.Type()))
 	}
 	for _, p := range d.pairs(n, path) {
 		name := p.key.Value
-		if !validServerName(name) {
-			d.add(sub(path, name), p.key, name,
-				"a server name of lower-case letters and digits, starting with a letter (it becomes part of LAMEDUCK_SERVERS_<NAME>_*)")
+		if !validEntryName(name) {
+			d.add(sub(path, name), p.key, name, entryNameWant)
 			continue
 		}
 		if isNull(deref(p.val)) {
 			v.SetMapIndex(reflect.ValueOf(name), reflect.Value{})
 			continue
 		}
-		srv := reflect.New(serverType).Elem()
+		entry := newEntry(v, name)
 		if old := v.MapIndex(reflect.ValueOf(name)); old.IsValid() {
-			srv.Set(old)
-		} else {
-			srv.Set(reflect.ValueOf(DefaultServer("")))
+			entry.Set(old)
 		}
-		d.decode(p.val, srv, sub(path, name))
-		v.SetMapIndex(reflect.ValueOf(name), srv)
+		d.decode(p.val, entry, sub(path, name))
+		v.SetMapIndex(reflect.ValueOf(name), entry)
 	}
 }
 

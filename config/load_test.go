@@ -1,600 +1,252 @@
 package config
 
 import (
-	"os"
+	"fmt"
 	"reflect"
-	"strconv"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/lameduck/lameduck/setting"
 )
 
-const inKubernetes = "KUBERNETES_SERVICE_HOST=10.96.0.1"
+// The sections these tests load: a budget with rules between its settings,
+// a map of named entries with a default for new ones, and one that checks
+// itself against another section.
+type budget struct {
+	Total   time.Duration `yaml:"total"`
+	Reserve time.Duration `yaml:"reserve"`
+	Verbose bool          `yaml:"verbose"`
+}
 
-func TestDefaultIsValid(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		environ []string
-		preStop time.Duration
-	}{
-		{"outside Kubernetes", nil, 0},
-		{"empty KUBERNETES_SERVICE_HOST", []string{"KUBERNETES_SERVICE_HOST="}, 0},
-		{"in Kubernetes", []string{inKubernetes}, 5 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := Default(tc.environ)
-			if err := cfg.Validate(); err != nil {
-				t.Fatalf("defaults do not validate: %v", err)
-			}
-			if cfg.Stop.PreStopDelay != tc.preStop {
-				t.Errorf("stop.preStopDelay = %v, want %v", cfg.Stop.PreStopDelay, tc.preStop)
-			}
-			loaded, err := Load(tc.environ)
-			if err != nil {
-				t.Fatalf("Load with no settings: %v", err)
-			}
-			if !reflect.DeepEqual(loaded, cfg) {
-				t.Errorf("Load with no settings = %+v, want the defaults %+v", loaded, cfg)
-			}
-		})
+func (b budget) Validate() error {
+	var c setting.Check
+	c.Duration("total", b.Total, time.Second, time.Hour)
+	if b.Total >= time.Second {
+		c.Duration("reserve", b.Reserve, 0, b.Total/2)
+	}
+	return c.Err()
+}
+
+type endpoint struct {
+	Addr      string           `yaml:"addr"`
+	Protocols []string         `yaml:"protocols"`
+	Limit     setting.ByteSize `yaml:"limit"`
+	Timeout   time.Duration    `yaml:"timeout"`
+}
+
+type endpoints map[string]endpoint
+
+func (endpoints) NewEntry(name string) endpoint {
+	return endpoint{Protocols: []string{"http1"}, Limit: 64 * setting.KiB, Timeout: 5 * time.Second}
+}
+
+type probe struct {
+	Every time.Duration `yaml:"every"`
+}
+
+// ValidateWith wants the probe to be faster than the budget.
+func (p probe) ValidateWith(sections map[string]any) error {
+	b := sections["budget"].(*budget)
+	if p.Every >= b.Total {
+		var c setting.Check
+		c.Add("every", p.Every.String(), fmt.Sprintf("less than budget.total (%v)", b.Total))
+		return c.Err()
+	}
+	return nil
+}
+
+type testConfig struct {
+	budget    budget
+	endpoints endpoints
+	probe     probe
+}
+
+func defaults() *testConfig {
+	return &testConfig{
+		budget:    budget{Total: 10 * time.Second, Reserve: time.Second},
+		endpoints: endpoints{"public": {Addr: ":8080", Protocols: []string{"http1", "h2c"}, Limit: setting.MiB, Timeout: time.Second}},
+		probe:     probe{Every: time.Second},
 	}
 }
 
-// The defaults must fit Kubernetes' default terminationGracePeriodSeconds
-// (30s) with the margin, preStop delay included.
-func TestDefaultFitsKubernetesGracePeriod(t *testing.T) {
-	cfg, err := Load([]string{inKubernetes, "LAMEDUCK_STOP_GRACE_PERIOD=30s"})
-	if err != nil {
-		t.Fatalf("defaults with a 30s grace period: %v", err)
-	}
-	if got := cfg.Stop.Total + cfg.Stop.Margin; got > 30*time.Second {
-		t.Errorf("total+margin = %v, more than 30s", got)
-	}
+func (c *testConfig) sections() []Section {
+	return []Section{{Key: "budget", Value: &c.budget}, {Key: "endpoints", Value: &c.endpoints}, {Key: "probe", Value: &c.probe}}
 }
 
-func TestPrecedence(t *testing.T) {
-	file := writeConfig(t, `
-stop:
-  total: 20s
-  preStopDelay: 2s
-log:
-  level: debug
-`)
-	cfg, err := Load([]string{inKubernetes, file, "LAMEDUCK_STOP_TOTAL=22s"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name      string
-		got, want any
-	}{
-		{"stop.total (default < file < env)", cfg.Stop.Total, 22 * time.Second},
-		{"stop.preStopDelay (file over the Kubernetes default)", cfg.Stop.PreStopDelay, 2 * time.Second},
-		{"log.level (file over default)", cfg.Log.Level, "debug"},
-		{"log.format (default)", cfg.Log.Format, "json"},
-		{"stop.shutdown (default)", cfg.Stop.Shutdown, 10 * time.Second},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
-		}
-	}
+func load(t *testing.T, environ ...string) (*testConfig, error) {
+	t.Helper()
+	c := defaults()
+	return c, Load(environ, c.sections()...)
 }
 
-func TestFileServers(t *testing.T) {
-	t.Run("partial server keeps its defaults, new server starts from DefaultServer", func(t *testing.T) {
-		cfg, err := Load([]string{writeConfig(t, `
-servers:
-  public:
-    addr: ":8081"
-  internal:
-    addr: "127.0.0.1:8082"
-    protocols: [http1]
-`)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := DefaultServer(":8081")
-		if !reflect.DeepEqual(cfg.Servers["public"], want) {
-			t.Errorf("public = %+v, want %+v", cfg.Servers["public"], want)
-		}
-		want = DefaultServer("127.0.0.1:8082")
-		want.Protocols = []Protocol{HTTP1}
-		if !reflect.DeepEqual(cfg.Servers["internal"], want) {
-			t.Errorf("internal = %+v, want %+v", cfg.Servers["internal"], want)
-		}
-	})
-	t.Run("null removes a server", func(t *testing.T) {
-		cfg, err := Load([]string{writeConfig(t, "servers: {public: null, internal: {addr: ':8081'}}\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := cfg.Servers["public"]; ok || len(cfg.Servers) != 1 {
-			t.Errorf("servers = %v, want only internal", cfg.Servers)
-		}
-	})
-	t.Run("null servers section changes nothing", func(t *testing.T) {
-		cfg, err := Load([]string{writeConfig(t, "servers:\n")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(cfg.Servers, Default(nil).Servers) {
-			t.Errorf("servers = %v, want the default", cfg.Servers)
-		}
-	})
-	t.Run("env sets a server from the file", func(t *testing.T) {
-		cfg, err := Load([]string{
-			writeConfig(t, "servers: {internal: {addr: ':8081'}}\n"),
-			"LAMEDUCK_SERVERS_INTERNAL_ADDR=127.0.0.1:0",
-			"LAMEDUCK_SERVERS_INTERNAL_PROTOCOLS=h2c",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := cfg.Servers["internal"]; s.Addr != "127.0.0.1:0" || !reflect.DeepEqual(s.Protocols, []Protocol{H2C}) {
-			t.Errorf("internal = %+v", s)
-		}
-	})
-	t.Run("env cannot add a server", func(t *testing.T) {
-		_, err := Load([]string{"LAMEDUCK_SERVERS_INTERNAL_ADDR=:8081"})
-		p := findProblem(t, err, "LAMEDUCK_SERVERS_INTERNAL_ADDR")
-		for _, want := range []string{`no server "internal"`, "config file"} {
-			if !strings.Contains(p.Want, want) {
-				t.Errorf("problem %q does not say %q", p, want)
-			}
-		}
-	})
-	t.Run("bad server name", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "servers: {Public_API: {addr: ':8081'}}\n")})
-		p := findProblem(t, err, "servers.Public_API")
-		if p.Line != 1 || !strings.Contains(p.Want, "lower-case letters and digits") {
-			t.Errorf("problem = %v", p)
-		}
-	})
-}
-
-func TestUnknownFileKeys(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml, key string
-		line            int
-		want            string
-	}{
-		{"typo in a section", "stop:\n  total: 20s\n  totl: 5s\n", "stop.totl", 3, "did you mean stop.total?"},
-		{"typo in a section name", "sevrers:\n  public: {}\n", "sevrers", 1, "did you mean servers?"},
-		{"typo in a server", "servers:\n  public:\n    adr: ':1'\n", "servers.public.adr", 3, "did you mean servers.public.addr?"},
-		{"nothing close", "log:\n  zzzzzzzzzz: 1\n", "log.zzzzzzzzzz", 2, "a known key"},
-		{"a setting as a section", "stop:\n  total:\n    seconds: 5\n", "stop.total", 3, "a single value"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			file := writeConfig(t, tc.yaml)
-			_, err := Load([]string{file})
-			p := findProblem(t, err, tc.key)
-			if p.Line != tc.line || !strings.Contains(p.Want, tc.want) {
-				t.Errorf("problem = %v; want line %d and %q", p, tc.line, tc.want)
-			}
-			path := strings.TrimPrefix(file, EnvFile+"=")
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("error does not name the file %s:\n%v", path, err)
-			}
-		})
-	}
-	t.Run("no suggestion when nothing is close", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "log:\n  zzzzzzzzzz: 1\n")})
-		if p := findProblem(t, err, "log.zzzzzzzzzz"); strings.Contains(p.Want, "did you mean") {
-			t.Errorf("problem = %v", p)
-		}
-	})
-}
-
-func TestUnknownEnv(t *testing.T) {
-	for _, tc := range []struct{ env, want string }{
-		{"LAMEDUCK_STOP_TOTL", "did you mean LAMEDUCK_STOP_TOTAL?"},
-		{"LAMEDUCK_WEBSOCKET_READLIMIT", "did you mean LAMEDUCK_WEBSOCKET_READ_LIMIT?"},
-		{"LAMEDUCK_SERVERS_PUBLIC_ADR", "did you mean LAMEDUCK_SERVERS_PUBLIC_ADDR?"},
-		{"LAMEDUCK_E2EX", "a known LAMEDUCK_* variable"},
-		{"LAMEDUCK_BENCH", "a known LAMEDUCK_* variable"},
-		{"LAMEDUCK_QQQ", "see the README's config table"},
-	} {
-		t.Run(tc.env, func(t *testing.T) {
-			_, err := Load([]string{tc.env + "=1"})
-			p := findProblem(t, err, tc.env)
-			if p.Value != "1" || !strings.Contains(p.Want, tc.want) {
-				t.Errorf("problem = %v; want %q", p, tc.want)
-			}
-		})
-	}
-}
-
-func TestReservedEnv(t *testing.T) {
-	cfg, err := Load([]string{
-		"LAMEDUCK_CONFIG=",
-		"LAMEDUCK_E2E=1",
-		"LAMEDUCK_E2E_SCALE=3",
-		"LAMEDUCK_BENCH_QUICK=1",
-		"PATH=/usr/bin", // not ours
-		"lameduck_stop_total=nonsense",
-	})
-	if err != nil {
-		t.Fatalf("reserved variables rejected: %v", err)
-	}
-	if !reflect.DeepEqual(cfg, Default(nil)) {
-		t.Errorf("reserved variables changed the config")
-	}
-}
-
-func TestEnvValues(t *testing.T) {
-	for _, tc := range []struct {
-		env  string
-		get  func(Config) any
-		want any
-	}{
-		{"LAMEDUCK_STOP_SHUTDOWN=250ms", func(c Config) any { return c.Stop.Shutdown }, 250 * time.Millisecond},
-		{"LAMEDUCK_WEBSOCKET_HANDSHAKE_TIMEOUT=1m30s", func(c Config) any { return c.WebSocket.HandshakeTimeout }, 90 * time.Second},
-		{"LAMEDUCK_STOP_PRE_STOP_DELAY=0", func(c Config) any { return c.Stop.PreStopDelay }, time.Duration(0)},
-		{"LAMEDUCK_STOP_SHUTDOWN= 3s ", func(c Config) any { return c.Stop.Shutdown }, 3 * time.Second},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=64KiB", func(c Config) any { return c.WebSocket.ReadLimit }, 64 * KiB},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=4096", func(c Config) any { return c.WebSocket.ReadLimit }, ByteSize(4096)},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=1MB", func(c Config) any { return c.WebSocket.ReadLimit }, ByteSize(1000 * 1000)},
-		{"LAMEDUCK_ADMIN_PPROF=true", func(c Config) any { return c.Admin.Pprof }, true},
-		{"LAMEDUCK_TASKS_MAX_RUNNING=10", func(c Config) any { return c.Tasks.MaxRunning }, 10},
-		{"LAMEDUCK_TASKS_WHEN_FULL=fail", func(c Config) any { return c.Tasks.WhenFull }, Fail},
-		{"LAMEDUCK_TASKS_QUEUE=0", func(c Config) any { return c.Tasks.Queue }, 0},
-		{"LAMEDUCK_WEBSOCKET_CLOSE_CODE=1012", func(c Config) any { return c.WebSocket.CloseCode }, CloseServiceRestart},
-		{"LAMEDUCK_WEBSOCKET_CLOSE_REASON=deploy in progress", func(c Config) any { return c.WebSocket.CloseReason }, "deploy in progress"},
-		{"LAMEDUCK_WEBSOCKET_ALLOWED_ORIGINS=https://a.example.com, https://b.example.com,", func(c Config) any { return c.WebSocket.AllowedOrigins },
-			[]string{"https://a.example.com", "https://b.example.com"}},
-		{"LAMEDUCK_WEBSOCKET_SUBPROTOCOLS=", func(c Config) any { return len(c.WebSocket.Subprotocols) }, 0},
-		{"LAMEDUCK_SERVERS_PUBLIC_PROTOCOLS=h2c,http1", func(c Config) any { return c.Servers["public"].Protocols }, []Protocol{H2C, HTTP1}},
-		{"LAMEDUCK_SERVERS_PUBLIC_MAX_HEADER_BYTES=1MiB", func(c Config) any { return c.Servers["public"].MaxHeaderBytes }, MiB},
-	} {
-		t.Run(tc.env, func(t *testing.T) {
-			cfg, err := Load([]string{tc.env})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := tc.get(cfg); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestEnvBadValues(t *testing.T) {
-	for _, tc := range []struct{ env, key, want string }{
-		{"LAMEDUCK_STOP_TOTAL=5", "stop.total", `a Go duration such as "5s"`},
-		{"LAMEDUCK_STOP_TOTAL=soon", "stop.total", `a Go duration such as "5s"`},
-		{"LAMEDUCK_STOP_TOTAL=", "stop.total", `a Go duration`},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=1.5MiB", "websocket.readLimit", "bytes or a number with a unit"},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=-1", "websocket.readLimit", "bytes or a number with a unit"},
-		{"LAMEDUCK_WEBSOCKET_READ_LIMIT=10XB", "websocket.readLimit", "bytes or a number with a unit"},
-		{"LAMEDUCK_ADMIN_PPROF=yes", "admin.pprof", "true or false"},
-		{"LAMEDUCK_TASKS_MAX_RUNNING=ten", "tasks.maxRunning", "an integer"},
-		{"LAMEDUCK_TASKS_MAX_RUNNING=99999999999999999999", "tasks.maxRunning", "an integer"},
-	} {
-		t.Run(tc.env, func(t *testing.T) {
-			_, err := Load([]string{tc.env})
-			p := findProblem(t, err, tc.key)
-			name, value, _ := strings.Cut(tc.env, "=")
-			if p.Env != name || p.Value != value || !strings.Contains(p.Want, tc.want) {
-				t.Errorf("problem = %v; want env %s, value %q and %q", p, name, value, tc.want)
-			}
-		})
-	}
-}
-
-func TestFileValues(t *testing.T) {
-	cfg, err := Load([]string{writeConfig(t, `
-stop:
-  preStopDelay: 0        # a bare 0 is a duration, as in LAMEDUCK_STOP_PRE_STOP_DELAY=0
-  wait: "2s"
-websocket:
-  handshakeTimeout: 1m30s
-  readLimit: 64KiB
-  sendQueue: 8
-  allowedOrigins: [https://a.example.com, "*"]
-  closeReason: "  spaced  "
-  compression: true
-servers:
-  public:
-    maxHeaderBytes: 4096
-`)})
+// Later sources win: defaults, then the file, then the environment.
+func TestLoadPrecedence(t *testing.T) {
+	file := writeConfig(t, "budget:\n  total: 20s\n  reserve: 2s\nendpoints:\n  public:\n    addr: ':9000'\n")
+	c, err := load(t, file, "LAMEDUCK_BUDGET_TOTAL=30s", "LAMEDUCK_ENDPOINTS_PUBLIC_LIMIT=4KiB")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name      string
-		got, want any
-	}{
-		{"stop.preStopDelay", cfg.Stop.PreStopDelay, time.Duration(0)},
-		{"websocket.handshakeTimeout", cfg.WebSocket.HandshakeTimeout, 90 * time.Second},
-		{"stop.wait", cfg.Stop.Wait, 2 * time.Second},
-		{"websocket.readLimit", cfg.WebSocket.ReadLimit, 64 * KiB},
-		{"websocket.sendQueue", cfg.WebSocket.SendQueue, 8},
-		{"websocket.allowedOrigins", cfg.WebSocket.AllowedOrigins, []string{"https://a.example.com", "*"}},
-		{"websocket.closeReason", cfg.WebSocket.CloseReason, "  spaced  "},
-		{"websocket.compression", cfg.WebSocket.Compression, true},
-		{"servers.public.maxHeaderBytes", cfg.Servers["public"].MaxHeaderBytes, ByteSize(4096)},
-	} {
-		if !reflect.DeepEqual(c.got, c.want) {
-			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
-		}
+	want := defaults()
+	want.budget = budget{Total: 30 * time.Second, Reserve: 2 * time.Second}
+	want.endpoints["public"] = endpoint{Addr: ":9000", Protocols: []string{"http1", "h2c"}, Limit: 4 * setting.KiB, Timeout: time.Second}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("loaded %+v, want %+v", c, want)
 	}
 }
 
-// A file's bad values are all reported, each with its key, line, value and
-// what is allowed, rather than the first one as a YAML type error.
-func TestFileBadValues(t *testing.T) {
-	_, err := Load([]string{writeConfig(t, `stop:
-  total: abc
-  shutdown: 5
-servers:
-  public:
-    maxHeaderBytes: lots
-    protocols: http1,h2c
-log:
-  level:
-websocket:
-  allowedOrigins: [[a]]
-`)})
-	for _, want := range []struct {
-		key, value string
-		line       int
-		want       string
-	}{
-		{"stop.total", "abc", 2, "a Go duration"},
-		{"stop.shutdown", "5", 3, "a Go duration"},
-		{"servers.public.maxHeaderBytes", "lots", 6, "bytes or a number with a unit"},
-		{"servers.public.protocols", "http1,h2c", 7, "a YAML list such as [a, b]"},
-		{"log.level", "", 9, "remove the key to keep the default"},
-		{"websocket.allowedOrigins", "", 11, "a list of plain values"},
-	} {
-		p := findProblem(t, err, want.key)
-		if p.Value != want.value || p.Line != want.line || !strings.Contains(p.Want, want.want) {
-			t.Errorf("problem = %v; want value %q at line %d and %q", p, want.value, want.line, want.want)
-		}
-	}
-	if n := len(problemsOf(t, err)); n != 6 {
-		t.Errorf("%d problems, want 6:\n%v", n, err)
-	}
-}
-
-func TestFileStructure(t *testing.T) {
-	t.Run("empty and comment-only files change nothing", func(t *testing.T) {
-		for _, y := range []string{"", "# nothing yet\n", "---\n", "stop:\n"} {
-			cfg, err := Load([]string{writeConfig(t, y)})
-			if err != nil || !reflect.DeepEqual(cfg, Default(nil)) {
-				t.Errorf("%q: err=%v, config differs from defaults: %v", y, err, !reflect.DeepEqual(cfg, Default(nil)))
-			}
-		}
-	})
-	t.Run("a second document is an error", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "log: {level: debug}\n---\nlog: {level: nonsense}\n")})
-		p := problemsOf(t, err)
-		if len(p) != 1 || p[0].Line != 2 || !strings.Contains(p[0].Want, "a single YAML document") {
-			t.Errorf("problems = %v", p)
-		}
-	})
-	t.Run("a key set twice is an error", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "stop:\n  total: 20s\n  total: 22s\n")})
-		if p := findProblem(t, err, "stop.total"); p.Line != 3 || !strings.Contains(p.Want, "already set at line 2") {
-			t.Errorf("problem = %v", p)
-		}
-	})
-	t.Run("the top level must be a mapping", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "hello\n")})
-		if p := problemsOf(t, err); len(p) != 1 || p[0].Value != "hello" || !strings.Contains(p[0].Want, "a mapping of settings (stop, servers,") {
-			t.Errorf("problems = %v", p)
-		}
-	})
-	t.Run("a syntax error names the file once", func(t *testing.T) {
-		file := writeConfig(t, "stop: [unclosed\n")
-		_, err := Load([]string{file})
-		if err == nil || IsConfigError(err) {
-			t.Fatalf("want a YAML syntax error, got %v", err)
-		}
-		msg := err.Error()
-		if !strings.HasPrefix(msg, "config: ") || strings.Count(msg, "config:") != 1 || !strings.Contains(msg, strings.TrimPrefix(file, EnvFile+"=")) {
-			t.Errorf("error = %q; want one \"config:\" prefix and the file's path", msg)
-		}
-	})
-	t.Run("a missing file is an error", func(t *testing.T) {
-		_, err := Load([]string{EnvFile + "=/nonexistent/lameduck.yaml"})
-		if err == nil || !strings.Contains(err.Error(), "/nonexistent/lameduck.yaml") || !os.IsNotExist(unwrapAll(err)) {
-			t.Errorf("error = %v", err)
-		}
-	})
-}
-
-func unwrapAll(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok || u.Unwrap() == nil {
-			return err
-		}
-		err = u.Unwrap()
-	}
-}
-
-func TestFileAnchorsAndMerge(t *testing.T) {
-	cfg, err := Load([]string{writeConfig(t, `
-servers:
-  public: &base
-    readTimeout: 30s
-    idleTimeout: 1m
-  internal:
-    <<: *base
-    addr: "127.0.0.1:8081"
-    idleTimeout: 2m   # overrides the merged value, whatever the order
-  debug:
-    <<: [{readTimeout: 1s}, *base]
-    addr: "127.0.0.1:8082"
-`)})
+// The file adds named entries, which start from the map's NewEntry, and
+// removes them with null; variables then reach the added ones.
+func TestLoadNamedEntries(t *testing.T) {
+	file := writeConfig(t, "endpoints:\n  public: null\n  internal:\n    addr: 127.0.0.1:0\n")
+	c, err := load(t, file, "LAMEDUCK_ENDPOINTS_INTERNAL_PROTOCOLS=h2c, http1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := cfg.Servers["internal"]; s.ReadTimeout != 30*time.Second || s.IdleTimeout != 2*time.Minute || s.Addr != "127.0.0.1:8081" {
-		t.Errorf("internal = %+v", s)
+	want := endpoints{"internal": {Addr: "127.0.0.1:0", Protocols: []string{"h2c", "http1"}, Limit: 64 * setting.KiB, Timeout: 5 * time.Second}}
+	if !reflect.DeepEqual(c.endpoints, want) {
+		t.Errorf("endpoints %+v, want %+v", c.endpoints, want)
 	}
-	// In a list of merged mappings the first one wins.
-	if s := cfg.Servers["debug"]; s.ReadTimeout != time.Second || s.IdleTimeout != time.Minute {
-		t.Errorf("debug = %+v", s)
+	_, err = load(t, "LAMEDUCK_ENDPOINTS_API_ADDR=:1")
+	if p := findProblem(t, err, "LAMEDUCK_ENDPOINTS_API_ADDR"); !strings.Contains(p.Want, `there is no "api"; add it under endpoints: in the config file`) {
+		t.Errorf("a variable of a missing entry: %s", p)
 	}
-	if s := cfg.Servers["public"]; s.ReadTimeout != 30*time.Second || s.Addr != ":8080" {
-		t.Errorf("public = %+v", s)
-	}
-}
-
-func TestFileHostileStructure(t *testing.T) {
-	t.Run("merge into itself", func(t *testing.T) {
-		_, err := Load([]string{writeConfig(t, "stop: &a\n  total: 20s\n  <<: *a\n")})
-		if p := findProblem(t, err, "stop"); !strings.Contains(p.Want, "do not merge a mapping into itself") {
-			t.Errorf("problem = %v", p)
-		}
-	})
-	t.Run("exponential merges", func(t *testing.T) {
-		var b strings.Builder
-		b.WriteString("x0: &x0 {total: 1s, reserve: 1s}\n")
-		for i := 1; i <= 20; i++ {
-			b.WriteString("x" + strconv.Itoa(i) + ": &x" + strconv.Itoa(i) + " {<<: [")
-			for j := range 4 {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString("*x" + strconv.Itoa(i-1))
-			}
-			b.WriteString("]}\n")
-		}
-		b.WriteString("stop: {<<: *x20}\n")
-		start := time.Now()
-		_, err := Load([]string{writeConfig(t, b.String())})
-		found := false
-		for _, p := range problemsOf(t, err) {
-			found = found || strings.Contains(p.Want, "expand too much")
-		}
-		if !found {
-			t.Errorf("no problem about expansion in:\n%.2000v", err)
-		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Errorf("took %v", d)
-		}
-	})
-}
-
-// Everything wrong is reported at once: the file's problems, the
-// environment's, and, once both are clean, every validation problem.
-func TestAllProblemsAtOnce(t *testing.T) {
-	t.Run("file and environment", func(t *testing.T) {
-		_, err := Load([]string{
-			writeConfig(t, "stop:\n  totl: 5s\nlog:\n  level: trace\n"),
-			"LAMEDUCK_STOP_SHUTDOWN=soon",
-			"LAMEDUCK_LOG_FORMAT=text", // valid syntax, checked by validation later
-			"LAMEDUCK_NOPE=1",
-		})
-		got := problemsOf(t, err)
-		if len(got) != 3 {
-			t.Fatalf("%d problems, want 3 (file key, bad duration, unknown variable):\n%v", len(got), err)
-		}
-		findProblem(t, err, "stop.totl")
-		findProblem(t, err, "stop.shutdown")
-		findProblem(t, err, "LAMEDUCK_NOPE")
-	})
-	t.Run("a file with a problem still adds its servers", func(t *testing.T) {
-		_, err := Load([]string{
-			writeConfig(t, "servers: {internal: {addr: ':8081'}}\nlog: {levl: debug}\n"),
-			"LAMEDUCK_SERVERS_INTERNAL_ADDR=:8082", // valid: the file adds internal
-		})
-		if got := problemsOf(t, err); len(got) != 1 || got[0].Key != "log.levl" {
-			t.Errorf("problems = %v, want only log.levl", got)
-		}
-	})
-	t.Run("validation", func(t *testing.T) {
-		_, err := Load([]string{
-			"LAMEDUCK_LOG_LEVEL=trace",
-			"LAMEDUCK_TASKS_WHEN_FULL=block",
-			"LAMEDUCK_WEBSOCKET_SEND_QUEUE=0",
-			"LAMEDUCK_SERVERS_PUBLIC_PROTOCOLS=http2",
-		})
-		if n := len(problemsOf(t, err)); n != 4 {
-			t.Errorf("%d problems, want 4:\n%v", n, err)
-		}
-		for _, want := range []string{
-			`log.level (LAMEDUCK_LOG_LEVEL) = "trace": want "debug", "info", "warn" or "error"`,
-			`tasks.whenFull (LAMEDUCK_TASKS_WHEN_FULL) = "block": want "wait" or "fail"`,
-			`websocket.sendQueue (LAMEDUCK_WEBSOCKET_SEND_QUEUE) = "0": want an integer from 1 to 1048576`,
-			`servers.public.protocols (LAMEDUCK_SERVERS_PUBLIC_PROTOCOLS) = "http2": want one or both of "http1" and "h2c"`,
-		} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error does not contain %q:\n%v", want, err)
-			}
-		}
-		if !strings.HasPrefix(err.Error(), "config: 4 invalid settings\n  - ") {
-			t.Errorf("error does not start with a count:\n%v", err)
-		}
-	})
-}
-
-// A rejected file or environment leaves the config as it was.
-func TestDecodeIsAtomic(t *testing.T) {
-	cfg := Default(nil)
-	if err := cfg.DecodeYAML([]byte("stop: {total: 20s}\nservers: {public: {addr: ':1', protocols: [h2c]}}\nlog: {levl: x}\n")); err == nil {
-		t.Fatal("want an error")
-	}
-	if err := cfg.ApplyEnv([]string{"LAMEDUCK_STOP_TOTAL=21s", "LAMEDUCK_SERVERS_PUBLIC_PROTOCOLS=h2c", "LAMEDUCK_NOPE=1"}); err == nil {
-		t.Fatal("want an error")
-	}
-	if !reflect.DeepEqual(cfg, Default(nil)) {
-		t.Errorf("config changed by rejected input: %+v", cfg)
+	_, err = load(t, writeConfig(t, "endpoints:\n  Bad_Name: {addr: ':1'}\n"))
+	if p := findProblem(t, err, "endpoints.Bad_Name"); !strings.Contains(p.Want, "lower-case letters and digits") {
+		t.Errorf("a bad entry name: %s", p)
 	}
 }
 
-// Every key can be set through its environment variable, and the rendering
-// Keys gives as the default parses back to the same value: what the README
-// table shows can be pasted into the environment.
+// Every kind of problem comes out at once: a file key that does not exist
+// (with the key it probably meant), values that do not parse in the file and
+// in the environment, an unknown variable (with a suggestion), validation of
+// a section and a rule across sections; none twice, no "want want".
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	file := writeConfig(t, "budget:\n  totl: 5s\nendpoints:\n  public:\n    limit: 64kb\n")
+	_, err := load(t, file,
+		"LAMEDUCK_BUDGET_RESERVE=abc",        // does not parse
+		"LAMEDUCK_BUDGET_VERBOSE=maybe",      // does not parse
+		"LAMEDUCK_BUDGT_TOTAL=5s",            // unknown, close to a known one
+		"LAMEDUCK_ENDPOINTS_PUBLIC_TIMEOUT=", // does not parse
+		"LAMEDUCK_PROBE_EVERY=1m",            // validation across sections
+	)
+	want := []string{
+		`budget.totl at ` + strings.TrimPrefix(file, EnvFile+"=") + `:2: want a known key (did you mean budget.total?)`,
+		`endpoints.public.limit at ` + strings.TrimPrefix(file, EnvFile+"=") + `:5 = "64kb": want bytes or a number with a unit (KiB, MiB, GiB, KB, MB, GB), such as "1MiB"`,
+		`LAMEDUCK_BUDGT_TOTAL = "5s": want a known LAMEDUCK_* variable (did you mean LAMEDUCK_BUDGET_TOTAL?)`,
+		`budget.reserve (LAMEDUCK_BUDGET_RESERVE) = "abc": want a Go duration such as "5s" or "250ms"`,
+		`budget.verbose (LAMEDUCK_BUDGET_VERBOSE) = "maybe": want true or false`,
+		`endpoints.public.timeout (LAMEDUCK_ENDPOINTS_PUBLIC_TIMEOUT): want a Go duration such as "5s" or "250ms"`,
+		`probe.every (LAMEDUCK_PROBE_EVERY) = "1m0s": want less than budget.total (10s)`,
+	}
+	var got []string
+	for _, p := range problemsOf(t, err) {
+		got = append(got, p.String())
+		if strings.Contains(p.String(), "want want") {
+			t.Errorf("doubled word: %s", p)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// A rule that depends on a bad setting is not checked: one mistake is
+// reported once, with the key the user set.
+func TestLoadReportsOneMistakeOnce(t *testing.T) {
+	_, err := load(t, "LAMEDUCK_BUDGET_TOTAL=-5s")
+	probs := problemsOf(t, err)
+	if len(probs) != 1 || probs[0].Key != "budget.total" {
+		t.Errorf("problems %v, want only budget.total's", probs)
+	}
+}
+
+// The YAML file's structure: anchors and merge keys apply, later keys win;
+// a second document, a key given twice, a list where a value goes and a
+// value where a mapping goes are problems, each with its line.
+func TestLoadFileStructure(t *testing.T) {
+	_, err := load(t, writeConfig(t, "x: &b {total: 20s}\n"))
+	if err == nil || !strings.Contains(findProblem(t, err, "x").Want, "a known key") {
+		t.Fatalf("an unknown section: %v", err)
+	}
+	c, err := load(t, writeConfig(t, "budget: &b {total: 20s, reserve: 2s}\nprobe: {every: 2s}\n"))
+	if err != nil || c.budget.Total != 20*time.Second {
+		t.Fatalf("anchors: %+v %v", c.budget, err)
+	}
+	for yaml, want := range map[string]string{
+		"budget: {total: 5s}\n---\nbudget: {total: 6s}\n": "a single YAML document",
+		"budget:\n  total: 5s\n  total: 6s\n":             "each key once (it is already set at line 2)",
+		"budget:\n  total: [5s]\n":                        "a single value, not a list or a mapping",
+		"budget: 5s\n":                                    "a mapping of settings (total, reserve, verbose)",
+		"endpoints:\n  public:\n    protocols: h2c\n":     "a YAML list such as [a, b]",
+		"budget: &a {<<: *a}\n":                           "merge keys that do not merge a mapping into itself",
+	} {
+		_, err := load(t, writeConfig(t, yaml))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("file %q: %v, want a problem saying %q", yaml, err, want)
+		}
+	}
+}
+
+// Keys lists every setting with its variable, type and default, named
+// entries included, without changing the sections.
+func TestKeys(t *testing.T) {
+	c := defaults()
+	keys := Keys(c.sections()...)
+	var got []string
+	for _, k := range keys {
+		got = append(got, fmt.Sprintf("%s %s %s %s %s.%s", k.Path, k.Env, k.Type, k.Default, k.Owner.Name(), k.Field.Name))
+	}
+	want := []string{
+		"budget.total LAMEDUCK_BUDGET_TOTAL duration 10s budget.Total",
+		"budget.reserve LAMEDUCK_BUDGET_RESERVE duration 1s budget.Reserve",
+		"budget.verbose LAMEDUCK_BUDGET_VERBOSE bool false budget.Verbose",
+		"endpoints.public.addr LAMEDUCK_ENDPOINTS_PUBLIC_ADDR string :8080 endpoint.Addr",
+		"endpoints.public.protocols LAMEDUCK_ENDPOINTS_PUBLIC_PROTOCOLS list http1,h2c endpoint.Protocols",
+		"endpoints.public.limit LAMEDUCK_ENDPOINTS_PUBLIC_LIMIT size 1MiB endpoint.Limit",
+		"endpoints.public.timeout LAMEDUCK_ENDPOINTS_PUBLIC_TIMEOUT duration 1s endpoint.Timeout",
+		"probe.every LAMEDUCK_PROBE_EVERY duration 1s probe.Every",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if !reflect.DeepEqual(c, defaults()) {
+		t.Error("Keys changed the sections")
+	}
+}
+
+// Setting every key through its variable, with the value Keys renders,
+// loads the same settings back.
 func TestKeysRoundTrip(t *testing.T) {
-	for _, base := range []Config{Default(nil), Default([]string{inKubernetes})} {
-		var environ []string
-		seen := map[string]bool{}
-		for _, k := range base.Keys() {
-			if seen[k.Env] {
-				t.Errorf("two keys share %s", k.Env)
-			}
-			seen[k.Env] = true
-			environ = append(environ, k.Env+"="+k.Default)
-		}
-		var zero Config
-		zero.Servers = Servers{DefaultServerName: {}}
-		if err := zero.ApplyEnv(environ); err != nil {
-			t.Fatalf("every key set from its default: %v", err)
-		}
-		if !reflect.DeepEqual(keyMap(zero), keyMap(base)) {
-			t.Errorf("round trip through the environment changed the config:\n got %v\nwant %v", keyMap(zero), keyMap(base))
-		}
+	want := defaults()
+	want.budget.Reserve, want.budget.Verbose = 3*time.Second, true
+	var environ []string
+	for _, k := range Keys(want.sections()...) {
+		environ = append(environ, k.Env+"="+k.Default)
+	}
+	c, err := load(t, environ...)
+	if err != nil || !reflect.DeepEqual(c, want) {
+		t.Errorf("round trip: %+v %v, want %+v", c, err, want)
 	}
 }
 
-func keyMap(c Config) map[string]string {
-	m := map[string]string{}
-	for _, k := range c.Keys() {
-		m[k.Path] = k.Default
+// Sections that cannot be loaded are the program's mistake, said plainly.
+func TestLoadRejectsBadSections(t *testing.T) {
+	var b budget
+	for _, tc := range []struct {
+		sections []Section
+		want     string
+	}{
+		{[]Section{{Key: "", Value: &b}}, "has no key"},
+		{[]Section{{Key: "a", Value: &b}, {Key: "a", Value: &b}}, "given twice"},
+		{[]Section{{Key: "a", Value: b}}, "non-nil pointer"},
+		{[]Section{{Key: "a", Value: new(int)}}, "a struct or a map"},
+	} {
+		if err := Load(nil, tc.sections...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Load(%+v): %v, want %q", tc.sections, err, tc.want)
+		}
 	}
-	return m
-}
-
-// Keys only reads: modules share one Config (and its Servers map) and may
-// list its keys concurrently. Run with -race.
-func TestKeysIsReadOnly(t *testing.T) {
-	cfg := Default(nil)
-	cfg.Servers["internal"] = DefaultServer(":8081")
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for range 50 {
-				if n := len(cfg.Keys()); n == 0 {
-					t.Error("no keys")
-				}
-				_ = cfg.Servers["public"].Addr
-			}
-		})
-	}
-	wg.Wait()
 }

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
 )
@@ -54,7 +53,7 @@ func TestH2SpecConformance(t *testing.T) {
 	suite(t, "h2spec")
 	bin := h2specBinary(t)
 
-	cfg := config.DefaultServer("127.0.0.1:0")
+	cfg := httpmodule.DefaultServerSettings("127.0.0.1:0")
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(w, h2specBody)
@@ -82,7 +81,7 @@ func TestH2SpecConformance(t *testing.T) {
 
 	// The lame-duck window: readiness off has run, the preStop delay is
 	// running (long enough for h2spec), shutdown has not begun.
-	stop := config.Default(nil).Stop
+	stop := lifecycle.DefaultSettings(nil)
 	stop.PreStopDelay = 3 * time.Minute
 	stop.Shutdown = 10 * time.Second
 	stop.Total = stop.PreStopDelay + stop.Shutdown + stop.HubDrain + stop.Wait + stop.Reserve
@@ -157,7 +156,7 @@ func h2specBinary(t *testing.T) string {
 
 // startBare starts a plain net/http server with the settings httpmodule
 // gives its http.Server for cfg, speaking HTTP/1.1 and h2c: the baseline.
-func startBare(t *testing.T, cfg config.Server, h http.Handler) (*http.Server, net.Addr) {
+func startBare(t *testing.T, cfg httpmodule.ServerSettings, h http.Handler) (*http.Server, net.Addr) {
 	t.Helper()
 	var protos http.Protocols
 	protos.SetHTTP1(true)

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -13,15 +12,9 @@ import (
 // port. An application server cannot have this name.
 const AdminServer = "admin"
 
-// adminServerConfig returns the settings of the admin server: those of a
-// default server on the admin address.
-func adminServerConfig(a config.Admin) config.Server {
-	return config.DefaultServer(a.Addr)
-}
-
 // adminRoutes are the admin server's own routes: the health probes and,
 // when enabled, pprof.
-func adminRoutes(a config.Admin, h *lifecycle.Health) []Route {
+func adminRoutes(a AdminSettings, h *lifecycle.Health) []Route {
 	const module = "lameduck.http.admin"
 	routes := []Route{
 		{Server: AdminServer, Pattern: "/livez", Handler: h.Livez(), Module: module},

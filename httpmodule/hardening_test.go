@@ -12,16 +12,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
+	"github.com/lameduck/lameduck/setting"
 )
 
 // The server's limits come from its config.
 func TestServerSettingsFromConfig(t *testing.T) {
-	cfg := config.Server{
-		Addr: "127.0.0.1:0", Protocols: []config.Protocol{config.H2C},
+	cfg := ServerSettings{
+		Addr: "127.0.0.1:0", Protocols: []Protocol{H2C},
 		ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
-		IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 * config.KiB, MaxConcurrentStreams: 7,
+		IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 * setting.KiB, MaxConcurrentStreams: 7,
 	}
 	s := NewServer("x", cfg, http.NotFoundHandler())
 	srv := s.newHTTPServer(&serverRun{s: s})
@@ -59,7 +59,7 @@ func TestMaxConcurrentStreamsAnnounced(t *testing.T) {
 // Headers over MaxHeaderBytes are refused with 431.
 func TestMaxHeaderBytes(t *testing.T) {
 	cfg := testServerConfig()
-	cfg.MaxHeaderBytes = config.KiB
+	cfg.MaxHeaderBytes = setting.KiB
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
 	s := startServer(t, cfg, mux)
@@ -230,12 +230,12 @@ func TestProtocolsFromConfig(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
 	for _, tc := range []struct {
-		protos         []config.Protocol
+		protos         []Protocol
 		http1OK, h2cOK bool
 	}{
-		{[]config.Protocol{config.HTTP1}, true, false},
-		{[]config.Protocol{config.H2C}, false, true},
-		{[]config.Protocol{config.HTTP1, config.H2C}, true, true},
+		{[]Protocol{HTTP1}, true, false},
+		{[]Protocol{H2C}, false, true},
+		{[]Protocol{HTTP1, H2C}, true, true},
 	} {
 		t.Run(fmt.Sprint(tc.protos), func(t *testing.T) {
 			cfg := testServerConfig()

@@ -15,19 +15,18 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // testServerConfig is a default server on a free loopback port.
-func testServerConfig() config.Server {
-	return config.DefaultServer("127.0.0.1:0")
+func testServerConfig() ServerSettings {
+	return DefaultServerSettings("127.0.0.1:0")
 }
 
 // testStop is a stop budget for tests: no preStop delay, shutdown capped at
 // shutdown.
-func testStop(shutdown time.Duration) config.Stop {
-	s := config.Default(nil).Stop
+func testStop(shutdown time.Duration) lifecycle.Settings {
+	s := lifecycle.DefaultSettings(nil)
 	s.PreStopDelay = 0
 	s.Shutdown = shutdown
 	s.Reserve = 400 * time.Millisecond
@@ -38,7 +37,7 @@ func testStop(shutdown time.Duration) config.Stop {
 
 // startServer starts a server serving mux on a free port and returns it;
 // the test's cleanup closes it.
-func startServer(t *testing.T, cfg config.Server, mux *http.ServeMux) *Server {
+func startServer(t *testing.T, cfg ServerSettings, mux *http.ServeMux) *Server {
 	t.Helper()
 	s := NewServer("public", cfg, mux, WithLogger(zaptest.NewLogger(t)))
 	if err := s.Start(context.Background()); err != nil {
@@ -50,7 +49,7 @@ func startServer(t *testing.T, cfg config.Server, mux *http.ServeMux) *Server {
 
 // coordinator returns a stop coordinator with s's steps registered, and a
 // channel that receives its events.
-func coordinator(t *testing.T, stop config.Stop, servers ...*Server) (*lifecycle.Coordinator, <-chan lifecycle.Event) {
+func coordinator(t *testing.T, stop lifecycle.Settings, servers ...*Server) (*lifecycle.Coordinator, <-chan lifecycle.Event) {
 	t.Helper()
 	events := make(chan lifecycle.Event, 64)
 	c := lifecycle.New(stop, lifecycle.WithLogger(zaptest.NewLogger(t)),

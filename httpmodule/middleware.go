@@ -1,18 +1,13 @@
 package httpmodule
 
-import (
-	"net/http"
-
-	"go.uber.org/fx"
-)
+import "net/http"
 
 // Middleware wraps the routes of an application server, for example to log
-// requests, check authentication or add headers. Modules contribute
-// middleware through the value group [MiddlewareGroup] (see
-// [AsMiddleware]).
+// requests, check authentication or add headers. In an Fx application,
+// modules contribute middleware with lameduck.AsMiddleware.
 type Middleware struct {
 	// Server names the server whose routes the middleware wraps: a key of
-	// config.Servers, empty for config.DefaultServerName ("public"), or
+	// the servers' [Settings], empty for [DefaultServerName] ("public"), or
 	// [AllServers] for every application server (not the admin server).
 	Server string
 	// Name identifies the middleware in errors.
@@ -30,16 +25,3 @@ type Middleware struct {
 // AllServers in [Middleware.Server] applies the middleware to every
 // application server.
 const AllServers = "*"
-
-// MiddlewareGroup is the Fx value group that collects [Middleware] values.
-const MiddlewareGroup = "lameduck.middleware"
-
-// AsMiddleware annotates a constructor that returns a [Middleware] so that
-// it wraps its server's routes:
-//
-//	fx.Provide(httpmodule.AsMiddleware(func(log *zap.Logger) httpmodule.Middleware {
-//		return httpmodule.Middleware{Name: "access-log", Wrap: accessLog(log)}
-//	}))
-func AsMiddleware(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"`+MiddlewareGroup+`"`))
-}

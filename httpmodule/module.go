@@ -1,154 +1,109 @@
 package httpmodule
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
-	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
-const defaultServerName = config.DefaultServerName
-
-// Module runs the application's HTTP servers and the admin server. It
-// needs config.Servers, config.Admin, the *lifecycle.Health of the
-// lifecycle module and, optionally, a *zap.Logger; it collects [Route]
-// values from [RouteGroup] and [Middleware] values from [MiddlewareGroup],
-// provides [*Servers], and registers each server's steps with the stop
-// coordinator (see [Server.Steps]).
-//
-// Every server binds its listener in an OnStart hook, so a busy address
-// fails app.Start with an error naming the server and the address; a route
-// for an unknown server, or two routes whose patterns conflict, fail
-// fx.New.
-var Module = fx.Module("lameduck.http",
-	fx.Provide(New),
-	fx.Invoke(func(*Servers) {}),
-)
-
-// Params are what [New] needs from the Fx graph.
-type Params struct {
-	fx.In
-
-	Servers    config.Servers
-	Admin      config.Admin
-	Health     *lifecycle.Health
-	Logger     *zap.Logger  `optional:"true"`
-	Routes     []Route      `group:"lameduck.routes"`
-	Middleware []Middleware `group:"lameduck.middleware"`
-	Lifecycle  fx.Lifecycle
+// ServersConfig is what [NewServers] builds the servers of an application
+// from.
+type ServersConfig struct {
+	// Servers are the application servers' settings, by name.
+	Servers Settings
+	// Admin configures the admin server.
+	Admin AdminSettings
+	// Health answers the admin server's /livez and /readyz.
+	Health *lifecycle.Health
+	// Routes and Middleware are the handlers and wrappers of every server;
+	// each names its server (empty: the default server).
+	Routes     []Route
+	Middleware []Middleware
+	// Logger logs what the servers do; nil logs nothing.
+	Logger *zap.Logger
 }
 
-// Result is what [New] gives the Fx graph: the servers, and their steps
-// for the stop coordinator.
-type Result struct {
-	fx.Out
-
-	Servers *Servers
-	Steps   []lifecycle.Step `group:"lameduck.steps,flatten"`
-}
-
-// New builds the servers from p and appends their start and stop hooks to
-// p.Lifecycle: the admin server first, so that it stops last. Use [Module]
-// rather than calling it.
-func New(p Params) (Result, error) {
-	log := p.Logger
+// NewServers builds the application's servers and the admin server from
+// cfg, stopped: start each with [Server.Start] (the admin server first),
+// and register [Servers.Steps] with the coordinator. It fails, with every
+// problem at once, for a route or middleware that names a server that does
+// not exist and for routes whose patterns are invalid or conflict.
+func NewServers(cfg ServersConfig) (*Servers, error) {
+	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	log = log.Named("http")
-	if _, ok := p.Servers[AdminServer]; ok {
-		return Result{}, fmt.Errorf("httpmodule: servers.%s: the name %q is reserved for the admin server (admin.addr); rename the server", AdminServer, AdminServer)
+	if _, ok := cfg.Servers[AdminServer]; ok {
+		return nil, fmt.Errorf("httpmodule: servers.%s: the name %q is reserved for the admin server (admin.addr); rename the server", AdminServer, AdminServer)
 	}
-	routes, mws, err := byServer(p)
+	routes, mws, err := byServer(cfg)
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-
 	servers := &Servers{byName: map[string]*Server{}}
 	var errs []error
-	var steps []lifecycle.Step
-	if p.Admin.Enabled {
-		mux, err := buildMux(AdminServer, append(adminRoutes(p.Admin, p.Health), routes[AdminServer]...))
+	if cfg.Admin.Enabled {
+		mux, err := buildMux(AdminServer, append(adminRoutes(cfg.Admin, cfg.Health), routes[AdminServer]...))
 		errs = append(errs, err)
 		h := wrapMiddleware(mux, mws[AdminServer])
-		servers.admin = NewServer(AdminServer, adminServerConfig(p.Admin), h, WithLogger(log), WithRouteNames(mux))
+		servers.admin = NewServer(AdminServer, DefaultServerSettings(cfg.Admin.Addr), h, WithLogger(log), WithRouteNames(mux))
 		servers.admin.admin = true
+		servers.admin.addrKey = "admin.addr (LAMEDUCK_ADMIN_ADDR)"
 	}
-	names := make([]string, 0, len(p.Servers))
-	for name := range p.Servers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Servers)) {
 		mux, err := buildMux(name, routes[name])
 		errs = append(errs, err)
 		h := wrapMiddleware(mux, mws[name])
-		servers.byName[name] = NewServer(name, p.Servers[name], h, WithLogger(log), WithRouteNames(mux))
+		s := NewServer(name, cfg.Servers[name], h, WithLogger(log), WithRouteNames(mux))
+		s.addrKey = fmt.Sprintf("servers.%s.addr (LAMEDUCK_SERVERS_%s_ADDR)", name, strings.ToUpper(name))
+		servers.byName[name] = s
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Result{}, err
+		return nil, err
 	}
-
-	all := make([]*Server, 0, len(names)+1)
-	if servers.admin != nil {
-		all = append(all, servers.admin)
-	}
-	for _, name := range names {
-		all = append(all, servers.byName[name])
-	}
-	for _, s := range all {
-		p.Lifecycle.Append(fx.Hook{
-			OnStart: s.Start,
-			// The coordinator has stopped the server by now, unless the
-			// start failed later on or the stop was cut short: then close
-			// what is still open.
-			OnStop: func(context.Context) error { return s.Close() },
-		})
-		steps = append(steps, s.Steps()...)
-	}
-	return Result{Servers: servers, Steps: steps}, nil
+	return servers, nil
 }
 
 // byServer sorts routes and middleware by the server they name, and checks
 // that the server exists.
-func byServer(p Params) (map[string][]Route, map[string][]Middleware, error) {
+func byServer(cfg ServersConfig) (map[string][]Route, map[string][]Middleware, error) {
 	known := func(name string) bool {
-		_, ok := p.Servers[name]
-		return ok || name == AdminServer && p.Admin.Enabled
+		_, ok := cfg.Servers[name]
+		return ok || name == AdminServer && cfg.Admin.Enabled
 	}
 	var errs []error
 	routes := map[string][]Route{}
-	for _, r := range p.Routes {
+	for _, r := range cfg.Routes {
 		name := routeServer(r.Server)
 		if !known(name) {
 			errs = append(errs, fmt.Errorf("httpmodule: route %q of module %s is for server %q, which is not configured (servers: %s); add servers.%s to the config or fix Route.Server",
-				r.Pattern, moduleName(r.Module), name, serverList(p), name))
+				r.Pattern, moduleName(r.Module), name, serverList(cfg), name))
 			continue
 		}
 		routes[name] = append(routes[name], r)
 	}
 	mws := map[string][]Middleware{}
-	for _, m := range p.Middleware {
+	for _, m := range cfg.Middleware {
 		name := routeServer(m.Server)
 		if m.Wrap == nil {
 			errs = append(errs, fmt.Errorf("httpmodule: middleware %q has no Wrap function", m.Name))
 			continue
 		}
 		if name == AllServers {
-			for s := range p.Servers {
+			for s := range cfg.Servers {
 				mws[s] = append(mws[s], m)
 			}
 			continue
 		}
 		if !known(name) {
-			errs = append(errs, fmt.Errorf("httpmodule: middleware %q is for server %q, which is not configured (servers: %s)", m.Name, name, serverList(p)))
+			errs = append(errs, fmt.Errorf("httpmodule: middleware %q is for server %q, which is not configured (servers: %s)", m.Name, name, serverList(cfg)))
 			continue
 		}
 		mws[name] = append(mws[name], m)
@@ -156,13 +111,9 @@ func byServer(p Params) (map[string][]Route, map[string][]Middleware, error) {
 	return routes, mws, errors.Join(errs...)
 }
 
-func serverList(p Params) string {
-	names := make([]string, 0, len(p.Servers)+1)
-	for n := range p.Servers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if p.Admin.Enabled {
+func serverList(cfg ServersConfig) string {
+	names := slices.Sorted(maps.Keys(cfg.Servers))
+	if cfg.Admin.Enabled {
 		names = append(names, AdminServer)
 	}
 	return strings.Join(names, ", ")

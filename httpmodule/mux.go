@@ -11,7 +11,7 @@ import (
 // routeServer returns the server a route or middleware names.
 func routeServer(name string) string {
 	if name == "" {
-		return defaultServerName
+		return DefaultServerName
 	}
 	return name
 }

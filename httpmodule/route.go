@@ -1,17 +1,12 @@
 package httpmodule
 
-import (
-	"net/http"
+import "net/http"
 
-	"go.uber.org/fx"
-)
-
-// Route is one handler on a named server. Modules contribute routes through
-// the value group [RouteGroup] (see [AsRoute]); the server that Route.Server
-// names serves them.
+// Route is one handler on a named server, which Route.Server names. In an
+// Fx application, modules contribute routes with lameduck.AsRoute.
 type Route struct {
-	// Server names the server, a key of config.Servers. Empty means
-	// config.DefaultServerName ("public").
+	// Server names the server, a key of the servers' [Settings]. Empty
+	// means [DefaultServerName] ("public").
 	Server string
 	// Pattern is a Go 1.22 ServeMux pattern: "[METHOD ][HOST]/[PATH]", with
 	// wildcards such as "GET /items/{id}" or "/static/{path...}".
@@ -21,17 +16,4 @@ type Route struct {
 	// Module names the module that registered the route, for error
 	// messages about conflicting patterns. Optional.
 	Module string
-}
-
-// RouteGroup is the Fx value group that collects [Route] values.
-const RouteGroup = "lameduck.routes"
-
-// AsRoute annotates a constructor that returns a [Route] so that its route
-// is served:
-//
-//	fx.Provide(httpmodule.AsRoute(func(db *DB) httpmodule.Route {
-//		return httpmodule.Route{Pattern: "GET /orders/{id}", Handler: ordersHandler(db)}
-//	}))
-func AsRoute(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"`+RouteGroup+`"`))
 }

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -79,8 +78,8 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 
 func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 	var protos http.Protocols
-	protos.SetHTTP1(slices.Contains(s.cfg.Protocols, config.HTTP1) || len(s.cfg.Protocols) == 0)
-	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, config.H2C))
+	protos.SetHTTP1(slices.Contains(s.cfg.Protocols, HTTP1) || len(s.cfg.Protocols) == 0)
+	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, H2C))
 	return &http.Server{
 		Handler:           run,
 		Protocols:         &protos,

@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -27,8 +26,10 @@ import (
 // A Server can be started again after it stopped; each start binds a new
 // listener and builds a new http.Server.
 type Server struct {
-	name    string
-	cfg     config.Server
+	name string
+	cfg  ServerSettings
+	// addrKey names the setting of the address in errors.
+	addrKey string
 	handler http.Handler
 	mux     *http.ServeMux // names the route of a cut request; may be nil
 	log     *zap.Logger
@@ -56,8 +57,8 @@ func WithLogger(l *zap.Logger) ServerOption { return func(s *Server) { s.log = l
 func WithRouteNames(mux *http.ServeMux) ServerOption { return func(s *Server) { s.mux = mux } }
 
 // NewServer returns a stopped server named name that serves h with the
-// settings cfg (see [config.Server]).
-func NewServer(name string, cfg config.Server, h http.Handler, opts ...ServerOption) *Server {
+// settings cfg.
+func NewServer(name string, cfg ServerSettings, h http.Handler, opts ...ServerOption) *Server {
 	if h == nil {
 		h = http.NotFoundHandler()
 	}
@@ -71,7 +72,7 @@ func NewServer(name string, cfg config.Server, h http.Handler, opts ...ServerOpt
 	return s
 }
 
-// Name returns the server's name, a key of config.Servers ("admin" for
+// Name returns the server's name, a key of the servers' [Settings] ("admin" for
 // the admin server).
 func (s *Server) Name() string { return s.name }
 
@@ -99,7 +100,10 @@ func (s *Server) Start(ctx context.Context) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("httpmodule: server %q: %w; free the address or change servers.%s.addr", s.name, err, s.name)
+		if s.addrKey != "" {
+			return fmt.Errorf("httpmodule: server %q: %w; free the address or change %s", s.name, err, s.addrKey)
+		}
+		return fmt.Errorf("httpmodule: server %q: %w; free the address or choose another", s.name, err)
 	}
 	s.lameDuck.Store(false)
 	run := newServerRun(s, ln)
@@ -198,7 +202,7 @@ type shutdownStep struct{ s *Server }
 func (st shutdownStep) Stop(ctx context.Context) error    { return st.s.Shutdown(ctx) }
 func (st shutdownStep) Stragglers() []lifecycle.Straggler { return st.s.Stragglers() }
 
-func protocolNames(ps []config.Protocol) []string {
+func protocolNames(ps []Protocol) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = string(p)

@@ -3,6 +3,8 @@ package httpmodule
 import (
 	"net"
 	"slices"
+
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // Servers are the HTTP servers of the application, by name, and the admin
@@ -46,4 +48,27 @@ func (s *Servers) Names() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// All returns every server, the admin server (if enabled) first and then
+// the application servers by name: the order to start them in, so that the
+// admin server stops last.
+func (s *Servers) All() []*Server {
+	var all []*Server
+	if s.admin != nil {
+		all = append(all, s.admin)
+	}
+	for _, name := range s.Names() {
+		all = append(all, s.byName[name])
+	}
+	return all
+}
+
+// Steps returns the steps of every server in the stop (see [Server.Steps]).
+func (s *Servers) Steps() []lifecycle.Step {
+	var steps []lifecycle.Step
+	for _, srv := range s.All() {
+		steps = append(steps, srv.Steps()...)
+	}
+	return steps
 }

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lameduck/lameduck"
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
 )
@@ -36,9 +35,9 @@ const Loopback = "127.0.0.1:0"
 // A server that the test adds should listen on Loopback too:
 //
 //	cfg := lameducktest.Config()
-//	cfg.Servers["internal"] = config.DefaultServer(lameducktest.Loopback)
-func Config() config.Config {
-	cfg := config.Default(nil)
+//	cfg.Servers["internal"] = httpmodule.DefaultServerSettings(lameducktest.Loopback)
+func Config() lameduck.Config {
+	cfg := lameduck.DefaultConfig(nil)
 	for name, s := range cfg.Servers {
 		s.Addr = Loopback
 		cfg.Servers[name] = s
@@ -60,7 +59,7 @@ func Config() config.Config {
 // use.
 type App struct {
 	fx      *fx.App
-	cfg     config.Config
+	cfg     lameduck.Config
 	servers *httpmodule.Servers
 	coord   *lifecycle.Coordinator
 	// t is the test that owns the app, nil for an app from New.
@@ -92,7 +91,7 @@ func Start(t testing.TB, opts ...fx.Option) *App {
 
 // StartWith is [Start] with the settings cfg. Start from [Config] to keep
 // every server on loopback port 0.
-func StartWith(t testing.TB, cfg config.Config, opts ...fx.Option) *App {
+func StartWith(t testing.TB, cfg lameduck.Config, opts ...fx.Option) *App {
 	t.Helper()
 	level, err := zapcore.ParseLevel(cfg.Log.Level)
 	if err != nil {
@@ -111,16 +110,16 @@ func StartWith(t testing.TB, cfg config.Config, opts ...fx.Option) *App {
 // for an app that a package's tests share, in examples, in tools. The app logs
 // as cfg.Log says, to standard error. The caller must call [App.Stop]; where
 // a test would fail, the app's methods panic.
-func New(cfg config.Config, opts ...fx.Option) (*App, error) {
+func New(cfg lameduck.Config, opts ...fx.Option) (*App, error) {
 	return start(cfg, nil, opts)
 }
 
-func start(cfg config.Config, logger *zap.Logger, opts []fx.Option) (*App, error) {
+func start(cfg lameduck.Config, logger *zap.Logger, opts []fx.Option) (*App, error) {
 	a := &App{cfg: cfg}
 	// The test runner owns SIGINT: a Ctrl-C during `go test` must stop
 	// the tests, not start a stop of the app. App.Interrupt stands in for
 	// the signals.
-	all := []fx.Option{lameduck.WithConfig(cfg), lifecycle.IgnoreSignals, fx.Populate(&a.servers, &a.coord)}
+	all := []fx.Option{lameduck.WithConfig(cfg), lameduck.IgnoreSignals, fx.Populate(&a.servers, &a.coord)}
 	if logger != nil {
 		all = append(all, fx.Decorate(func(*zap.Logger) *zap.Logger { return logger }))
 	}
@@ -146,7 +145,7 @@ func (a *App) fatalf(format string, args ...any) {
 }
 
 // Addr returns the "host:port" that the server named server listens on:
-// a key of config.Servers ("public" by default), or [httpmodule.AdminServer]
+// a key of httpmodule.Settings ("public" by default), or [httpmodule.AdminServer]
 // ("admin") for the admin server with the health probes. It fails the test
 // if there is no such server.
 func (a *App) Addr(server string) string {
@@ -179,7 +178,7 @@ func (a *App) Servers() *httpmodule.Servers { return a.servers }
 func (a *App) Coordinator() *lifecycle.Coordinator { return a.coord }
 
 // Config returns the settings the app runs with.
-func (a *App) Config() config.Config { return a.cfg }
+func (a *App) Config() lameduck.Config { return a.cfg }
 
 // Interrupt delivers a stop signal the way SIGTERM would, without signalling
 // the test process, and returns at once. The first starts the stop (readiness
@@ -237,7 +236,7 @@ func (a *App) Stop() *lifecycle.StopReport {
 // report does not cover.
 func (a *App) stop() (*lifecycle.StopReport, error) {
 	a.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), lifecycle.FxStopTimeout(a.cfg.Stop))
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Stop.FxStopTimeout())
 		defer cancel()
 		err := a.fx.Stop(ctx)
 		rep := a.coord.Report()
@@ -245,7 +244,7 @@ func (a *App) stop() (*lifecycle.StopReport, error) {
 		switch {
 		case rep == nil:
 			err = fmt.Errorf("lameducktest: the stop did not end within stop.total + stop.margin (%v): %w",
-				lifecycle.FxStopTimeout(a.cfg.Stop), err)
+				a.cfg.Stop.FxStopTimeout(), err)
 		case errors.As(err, &se):
 			err = nil // the report tells
 		case err != nil:

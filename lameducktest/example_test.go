@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 )
@@ -27,7 +28,7 @@ func hello() httpmodule.Route {
 func ExampleStart() {
 	var t *testing.T // the test's t: func TestHello(t *testing.T) { ... }
 
-	app := lameducktest.Start(t, fx.Provide(httpmodule.AsRoute(hello)))
+	app := lameducktest.Start(t, fx.Provide(lameduck.AsRoute(hello)))
 	resp, err := http.Get(app.URL("public") + "/hello")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func ExampleStart() {
 func ExampleNew() {
 	cfg := lameducktest.Config()
 	cfg.Log.Level = "error" // keep the example's standard error quiet
-	app, err := lameducktest.New(cfg, fx.Provide(httpmodule.AsRoute(hello)))
+	app, err := lameducktest.New(cfg, fx.Provide(lameduck.AsRoute(hello)))
 	if err != nil {
 		panic(err)
 	}
@@ -85,7 +86,7 @@ func ExampleApp_Interrupt() {
 			fmt.Fprint(w, "done")
 		})}
 	}
-	app, err := lameducktest.New(cfg, fx.Provide(httpmodule.AsRoute(slow)))
+	app, err := lameducktest.New(cfg, fx.Provide(lameduck.AsRoute(slow)))
 	if err != nil {
 		panic(err)
 	}
@@ -133,7 +134,7 @@ func ExampleVerify() {
 			<-release // not r.Context().Done(): the bug this stop reveals
 		})}
 	}
-	app, err := lameducktest.New(cfg, fx.Provide(httpmodule.AsRoute(stuck)))
+	app, err := lameducktest.New(cfg, fx.Provide(lameduck.AsRoute(stuck)))
 	if err != nil {
 		panic(err)
 	}

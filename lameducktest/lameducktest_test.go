@@ -15,8 +15,8 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/bgwork"
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 	"github.com/lameduck/lameduck/lifecycle"
@@ -43,10 +43,10 @@ func get(t *testing.T, url string) (int, string) {
 func TestStartServesOnLoopbackPortZero(t *testing.T) {
 	t.Parallel()
 	cfg := lameducktest.Config()
-	cfg.Servers["internal"] = config.DefaultServer(lameducktest.Loopback)
+	cfg.Servers["internal"] = httpmodule.DefaultServerSettings(lameducktest.Loopback)
 	app := lameducktest.StartWith(t, cfg,
-		fx.Provide(httpmodule.AsRoute(hello)),
-		fx.Provide(httpmodule.AsRoute(func() httpmodule.Route {
+		fx.Provide(lameduck.AsRoute(hello)),
+		fx.Provide(lameduck.AsRoute(func() httpmodule.Route {
 			return httpmodule.Route{Server: "internal", Pattern: "GET /internal", Handler: http.HandlerFunc(
 				func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "inside") })}
 		})),
@@ -114,7 +114,7 @@ func TestInterruptKeepsServingTheRequestInFlight(t *testing.T) {
 			fmt.Fprint(w, "done")
 		})}
 	}
-	app := lameducktest.Start(t, fx.Provide(httpmodule.AsRoute(slow)))
+	app := lameducktest.Start(t, fx.Provide(lameduck.AsRoute(slow)))
 	status := make(chan int, 1)
 	go func() {
 		resp, err := http.Get(app.URL("public") + "/slow")
@@ -274,7 +274,7 @@ func TestCleanupFailsATestThatLeavesARequestRunning(t *testing.T) {
 	got := r.run(func(tb testing.TB) {
 		cfg := lameducktest.Config()
 		cfg.Stop.Shutdown = 100 * time.Millisecond
-		app := lameducktest.StartWith(tb, cfg, fx.Provide(httpmodule.AsRoute(stuck)))
+		app := lameducktest.StartWith(tb, cfg, fx.Provide(lameduck.AsRoute(stuck)))
 		go func() {
 			defer close(clientDone)
 			if resp, err := http.Get(app.URL("public") + "/stuck"); err == nil {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // Triggers of a stop other than a signal ("signal terminated", "signal
@@ -27,7 +25,7 @@ const (
 // the stop signals. Servers, hubs and pools come to it as registered steps;
 // it imports none of them.
 type Coordinator struct {
-	cfg       config.Stop
+	cfg       Settings
 	log       *zap.Logger
 	health    *Health
 	exit      func(int)
@@ -74,7 +72,7 @@ func WithWake(wake func()) Option { return func(c *Coordinator) { c.wake = wake 
 // New returns a coordinator for the stop settings cfg. It does nothing until
 // [Coordinator.Stop] is called or a signal arrives (see
 // [Coordinator.ListenSignals]).
-func New(cfg config.Stop, opts ...Option) *Coordinator {
+func New(cfg Settings, opts ...Option) *Coordinator {
 	c := &Coordinator{
 		cfg:      cfg,
 		log:      zap.NewNop(),
@@ -90,7 +88,20 @@ func New(cfg config.Stop, opts ...Option) *Coordinator {
 }
 
 // Settings returns the stop settings the coordinator was made with.
-func (c *Coordinator) Settings() config.Stop { return c.cfg }
+func (c *Coordinator) Settings() Settings { return c.cfg }
+
+// Started tells the coordinator that the application has started: /readyz
+// turns ready (see [Health.MarkStarted]), and the budget is logged, with
+// whether the process runs in Kubernetes (the preStop delay's default
+// depends on it).
+func (c *Coordinator) Started() {
+	c.health.MarkStarted()
+	c.log.Info("serving; stop budget set",
+		zap.Duration("total", c.cfg.Total), zap.Duration("preStopDelay", c.cfg.PreStopDelay),
+		zap.Bool("kubernetes", os.Getenv("KUBERNETES_SERVICE_HOST") != ""),
+		zap.Duration("shutdown", c.cfg.Shutdown), zap.Duration("hubDrain", c.cfg.HubDrain),
+		zap.Duration("wait", c.cfg.Wait), zap.Duration("reserve", c.cfg.Reserve))
+}
 
 // Health returns the coordinator's readiness and liveness handlers.
 func (c *Coordinator) Health() *Health { return c.health }
@@ -142,7 +153,17 @@ func (c *Coordinator) Report() *StopReport {
 // clean, or ctx's error if ctx ended first (the stop then goes on in the
 // background).
 func (c *Coordinator) Stop(ctx context.Context) (*StopReport, error) {
-	c.begin(ctx, TriggerStopCalled)
+	return c.StopAs(ctx, TriggerStopCalled)
+}
+
+// StopAs is [Coordinator.Stop] for a caller that names what began the stop,
+// such as Fx's OnStop hook ([TriggerFxStop]). A stop signal already
+// delivered to the process counts first: Fx and the coordinator receive the
+// same SIGTERM, and when Fx's path comes first the signal is still the
+// trigger.
+func (c *Coordinator) StopAs(ctx context.Context, trigger string) (*StopReport, error) {
+	c.settleSignals()
+	c.begin(ctx, trigger)
 	select {
 	case <-c.done:
 	case <-ctx.Done():

@@ -14,14 +14,13 @@ import (
 
 	"go.uber.org/multierr"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // stopCfg is a budget with round numbers: 10s total, 1s reserve,
 // phases 2s + 3s + 2s + 2s = 9s.
-func stopCfg() config.Stop {
-	return config.Stop{
+func stopCfg() lifecycle.Settings {
+	return lifecycle.Settings{
 		Total:        10 * time.Second,
 		Reserve:      time.Second,
 		PreStopDelay: 2 * time.Second,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -13,7 +12,7 @@ import (
 // work and phase, then stop (here by a call; a service would call
 // ListenSignals and let SIGTERM begin it).
 func Example() {
-	cfg := config.Default(nil).Stop
+	cfg := lifecycle.DefaultSettings(nil)
 	cfg.PreStopDelay = 0
 	c := lifecycle.New(cfg)
 
@@ -56,7 +55,7 @@ func Example() {
 // A step that cannot finish before its phase's deadline: it is told by its
 // context, closes what is left by CloseBy, and the report names what it cut.
 func ExampleCloseBy() {
-	cfg := config.Default(nil).Stop
+	cfg := lifecycle.DefaultSettings(nil)
 	cfg.PreStopDelay, cfg.Shutdown = 0, 50*time.Millisecond
 	c := lifecycle.New(cfg)
 	_ = c.Register(lifecycle.NewStep(lifecycle.Shutdown, "export", func(ctx context.Context) error {

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.uber.org/fx"
 )
 
 // ReadinessCheck is a named condition that must hold for the instance to
@@ -20,18 +18,6 @@ type ReadinessCheck struct {
 	Name string
 	// Check returns nil when ready. ctx ends with the probe's request.
 	Check func(ctx context.Context) error
-}
-
-// ReadinessGroup is the Fx value group that collects [ReadinessCheck]
-// values.
-const ReadinessGroup = "lameduck.readiness"
-
-// AsReadinessCheck annotates a constructor that returns a [ReadinessCheck]
-// so that /readyz runs it:
-//
-//	fx.Provide(lifecycle.AsReadinessCheck(newDBCheck))
-func AsReadinessCheck(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"`+ReadinessGroup+`"`))
 }
 
 // CheckTimeout bounds each readiness check run by /readyz.

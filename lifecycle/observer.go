@@ -1,10 +1,6 @@
 package lifecycle
 
-import (
-	"time"
-
-	"go.uber.org/fx"
-)
+import "time"
 
 // EventKind says what an [Event] reports.
 type EventKind int
@@ -40,14 +36,3 @@ type ObserverFunc func(Event)
 
 // ObserveStop calls f(e).
 func (f ObserverFunc) ObserveStop(e Event) { f(e) }
-
-// ObserverGroup is the Fx value group that collects [Observer] values.
-const ObserverGroup = "lameduck.observers"
-
-// AsObserver annotates a constructor whose result type is [Observer] so that the
-// coordinator reports to it:
-//
-//	fx.Provide(lifecycle.AsObserver(newStopMetrics))
-func AsObserver(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"`+ObserverGroup+`"`))
-}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"go.uber.org/fx"
 )
 
 // Step is one piece of work in a phase of the stop: a server's shutdown, a
 // hub's drain, a pool's wait. Steps come to the [Coordinator] through
-// [Coordinator.Register] or, with Fx, through the value group that [AsStep]
-// annotates.
+// [Coordinator.Register] (the lameduck package does that for an Fx
+// application, with the steps of its value group).
 type Step struct {
 	// Phase is when the step runs.
 	Phase Phase
@@ -107,15 +105,4 @@ func CloseBy(ctx context.Context) time.Time {
 		return now.Add(DefaultForceGrace)
 	}
 	return fd.Add(-min(max(fd.Sub(now), 0)/4, closeMargin))
-}
-
-// StepGroup is the Fx value group that collects [Step] values.
-const StepGroup = "lameduck.steps"
-
-// AsStep annotates a constructor that returns a [Step] so that its result
-// joins the steps of the stop:
-//
-//	fx.Provide(lifecycle.AsStep(newQueueDrain))
-func AsStep(constructor any) any {
-	return fx.Annotate(constructor, fx.ResultTags(`group:"`+StepGroup+`"`))
 }

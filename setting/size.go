@@ -40,12 +40,23 @@ func ParseByteSize(s string) (ByteSize, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q: want bytes or a number with a unit (KiB, MiB, GiB, KB, MB, GB), e.g. \"1MiB\"", s)
+		return 0, &SyntaxError{Value: s, Want: `bytes or a number with a unit (KiB, MiB, GiB, KB, MB, GB), such as "1MiB"`}
 	}
 	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("invalid size %q: too large", s)
+		return 0, &SyntaxError{Value: s, Want: "a size below 4EiB"}
 	}
 	return ByteSize(n * mult), nil
+}
+
+// SyntaxError is a value that does not parse.
+type SyntaxError struct {
+	Value string
+	// Want says what is allowed.
+	Want string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid value %q: want %s", e.Value, e.Want)
 }
 
 // String renders the size with the largest binary unit that divides it.

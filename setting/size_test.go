@@ -29,7 +29,7 @@ func TestParseByteSize(t *testing.T) {
 	for _, in := range []string{"", "MiB", "1.5MiB", "-1", "-1KiB", "1 TiB", "1kib", "0x10", "1e6", "1MiB1", "99999999999GiB", "9223372036854775807"} {
 		if got, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) = %d, want an error", in, got)
-		} else if !strings.Contains(err.Error(), "invalid size") || !strings.Contains(err.Error(), in) {
+		} else if !strings.Contains(err.Error(), "invalid value") || !strings.Contains(err.Error(), in) {
 			t.Errorf("ParseByteSize(%q): error %q does not name the value", in, err)
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // Close starts a close handshake: the messages queued so far are written,
@@ -20,8 +18,8 @@ func (c *Conn) Close(code int, reason string) error {
 	if code < 1000 || code > 4999 || code == websocket.CloseNoStatusReceived || code == websocket.CloseAbnormalClosure || code == websocket.CloseTLSHandshake {
 		return fmt.Errorf("wsmodule: Close: code %d cannot be sent: use 1000-4999 except 1005, 1006 and 1015", code)
 	}
-	if len(reason) > config.MaxCloseReason {
-		return fmt.Errorf("wsmodule: Close: the reason is %d bytes; a close frame carries at most %d", len(reason), config.MaxCloseReason)
+	if len(reason) > MaxCloseReason {
+		return fmt.Errorf("wsmodule: Close: the reason is %d bytes; a close frame carries at most %d", len(reason), MaxCloseReason)
 	}
 	if !c.beginClose(websocket.FormatCloseMessage(code, reason), false, nil) {
 		return ErrClosed

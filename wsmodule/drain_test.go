@@ -12,13 +12,12 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // stopConfig returns stop settings with the given hub drain cap.
-func stopConfig(hubDrain time.Duration) config.Stop {
-	s := config.Default(nil).Stop
+func stopConfig(hubDrain time.Duration) lifecycle.Settings {
+	s := lifecycle.DefaultSettings(nil)
 	s.HubDrain = hubDrain
 	return s
 }

@@ -8,16 +8,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"go.uber.org/fx"
 
-	"github.com/lameduck/lameduck/config"
-	"github.com/lameduck/lameduck/lifecycle"
 	"github.com/lameduck/lameduck/wsmodule"
 )
 
 // A hub without Fx: serve it, talk to it, drain it.
 func ExampleNewHub() {
-	hub, err := wsmodule.NewHub("echo", config.Default(nil).WebSocket,
+	hub, err := wsmodule.NewHub("echo", wsmodule.DefaultSettings(nil),
 		wsmodule.OnMessage(func(c *wsmodule.Conn, typ wsmodule.MessageType, data []byte) {
 			_ = c.Send(typ, append([]byte("echo: "), data...))
 		}))
@@ -57,20 +54,4 @@ func ExampleNewHub() {
 	// echo: hello
 	// websocket: close 1001 (going away): server going away
 	// drain: <nil>
-}
-
-// A module declares a hub on the public server; lameduck's modules serve
-// the route and drain the hub when the application stops.
-func ExampleDeclare() {
-	type Room struct{ hub *wsmodule.Hub }
-	chat := fx.Module("chat",
-		wsmodule.Declare("chat", "public", "GET /ws/chat", func() []wsmodule.Option {
-			return []wsmodule.Option{wsmodule.OnMessage(func(c *wsmodule.Conn, typ wsmodule.MessageType, data []byte) {
-				_, _ = c.Hub().Broadcast(typ, data) // everyone in the room hears it
-			})}
-		}),
-		// Other constructors get the hub by its name.
-		fx.Provide(fx.Annotate(func(h *wsmodule.Hub) *Room { return &Room{hub: h} }, fx.ParamTags(`name:"chat"`))),
-	)
-	_ = fx.New(config.Module, lifecycle.Module, wsmodule.Module, chat /* , httpmodule.Module */)
 }

@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // testConfig returns the default WebSocket settings.
-func testConfig() config.WebSocket { return config.Default(nil).WebSocket }
+func testConfig() Settings { return DefaultSettings(nil) }
 
 // newTestHub returns a hub or fails the test.
-func newTestHub(t testing.TB, cfg config.WebSocket, opts ...Option) *Hub {
+func newTestHub(t testing.TB, cfg Settings, opts ...Option) *Hub {
 	t.Helper()
 	h, err := NewHub("chat", cfg, opts...)
 	if err != nil {

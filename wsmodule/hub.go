@@ -11,8 +11,6 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
-	"github.com/lameduck/lameduck/config"
-	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -42,7 +40,7 @@ var (
 // process stops. Create one with [NewHub]; it is an http.Handler.
 type Hub struct {
 	name     string
-	cfg      config.WebSocket
+	cfg      Settings
 	opts     hubOptions
 	upgrader *websocket.Upgrader
 	closeMsg []byte // the drain's close frame payload
@@ -71,7 +69,7 @@ type Hub struct {
 // NewHub returns a hub named name (it appears in logs, step names and the
 // stop report) configured by cfg. It does nothing until requests reach its
 // ServeHTTP.
-func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
+func NewHub(name string, cfg Settings, opts ...Option) (*Hub, error) {
 	o := hubOptions{log: zap.NewNop(), readBuf: DefaultReadBufferSize, writeBuf: DefaultWriteBufferSize}
 	for _, opt := range opts {
 		opt(&o)
@@ -95,12 +93,6 @@ func NewHub(name string, cfg config.WebSocket, opts ...Option) (*Hub, error) {
 
 // Name returns the hub's name.
 func (h *Hub) Name() string { return h.name }
-
-// Route returns the route that serves the hub at pattern on the named
-// server (empty means the default server), for httpmodule.RouteGroup.
-func (h *Hub) Route(server, pattern string) httpmodule.Route {
-	return httpmodule.Route{Server: server, Pattern: pattern, Handler: h, Module: "wsmodule hub " + h.name}
-}
 
 // Step returns the hub's drain as a step of the lifecycle.HubDrain phase,
 // named "ws.<name>", for lifecycle.Coordinator.Register.

@@ -10,8 +10,6 @@ import (
 	"sync"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/lameduck/lameduck/config"
 )
 
 // Default buffer sizes. Small read buffers keep idle connections cheap (a
@@ -28,7 +26,7 @@ const (
 // that the hijack returns: hijacker makes that reader, of the hub's read
 // buffer size, and keeps it, so that the hub can tell whether gorilla has
 // buffered data before it waits for the socket.
-func newUpgrader(cfg config.WebSocket, writeBuf int, onError func(w http.ResponseWriter, r *http.Request, status int, reason error)) *websocket.Upgrader {
+func newUpgrader(cfg Settings, writeBuf int, onError func(w http.ResponseWriter, r *http.Request, status int, reason error)) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout:  cfg.HandshakeTimeout,
 		WriteBufferSize:   writeBuf,

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lameduck/lameduck/bgwork"
-	"github.com/lameduck/lameduck/config"
 )
 
 // library runs one batch: it creates a pool that runs at most limit tasks
@@ -74,7 +73,7 @@ func runBgworkWithoutQueue(limit, n int, work func()) {
 }
 
 func runBgworkQueue(limit, queue, n int, work func()) {
-	p, err := bgwork.New(config.Tasks{MaxRunning: limit, Queue: queue, WhenFull: config.Wait})
+	p, err := bgwork.New(bgwork.Settings{MaxRunning: limit, Queue: queue, WhenFull: bgwork.Wait})
 	must(err)
 	ctx := context.Background()
 	task := func(context.Context) error { work(); return nil }
@@ -185,7 +184,7 @@ func stopBgwork(d drain) (int, int, func()) {
 // stopBgworkPool submits the tasks to a bgwork pool and stops it with the
 // deadline, with a force grace of 1ms.
 func stopBgworkPool(d drain) *bgwork.Pool {
-	p, err := bgwork.New(config.Tasks{}, bgwork.WithForceGrace(time.Millisecond))
+	p, err := bgwork.New(bgwork.Settings{}, bgwork.WithForceGrace(time.Millisecond))
 	must(err)
 	hungTasks(d, func(f func()) {
 		must(p.Go(context.Background(), "bench.task", func(context.Context) error { f(); return nil }))

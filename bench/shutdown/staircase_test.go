@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 )
 
@@ -32,7 +31,7 @@ type server struct {
 // or a plain http.Server with the same protocols and timeouts.
 func start(tb testing.TB, impl string, h http.Handler) server {
 	tb.Helper()
-	cfg := config.DefaultServer("127.0.0.1:0")
+	cfg := httpmodule.DefaultServerSettings("127.0.0.1:0")
 	switch impl {
 	case "lameduck":
 		s := httpmodule.NewServer("bench", cfg, h)

@@ -112,10 +112,10 @@ type app struct {
 
 // logLine is what the benchmark reads from a JSON log line.
 type logLine struct {
-	Msg      string  `json:"msg"`
-	TS       float64 `json:"ts"`
-	Public   string  `json:"public"`
-	Phase    string  `json:"phase"`
+	Msg      string      `json:"msg"`
+	TS       float64     `json:"ts"`
+	Public   string      `json:"public"`
+	Phase    string      `json:"phase"`
 	Duration logDuration `json:"duration"`
 }
 

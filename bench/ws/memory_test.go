@@ -22,7 +22,6 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/wsmodule"
 )
 
@@ -57,13 +56,13 @@ var servers = map[string]server{
 				ready()
 			})}
 		}
-		return wsmodule.NewHub("bench", config.Default(nil).WebSocket, opts...)
+		return wsmodule.NewHub("bench", wsmodule.DefaultSettings(nil), opts...)
 	},
 	// lameduck-deep answers like lameduck, from a callback that first uses
 	// 32 KiB of stack: its reader's stack grows while it handles the
 	// message. Only TestIdleReaderStack uses it.
 	"lameduck-deep": func(echo bool, ready func()) (http.Handler, error) {
-		return wsmodule.NewHub("bench", config.Default(nil).WebSocket, wsmodule.OnMessage(func(c *wsmodule.Conn, _ wsmodule.MessageType, _ []byte) {
+		return wsmodule.NewHub("bench", wsmodule.DefaultSettings(nil), wsmodule.OnMessage(func(c *wsmodule.Conn, _ wsmodule.MessageType, _ []byte) {
 			deep(32)
 			_ = c.SendText("hi")
 			ready()

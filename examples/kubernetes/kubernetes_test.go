@@ -21,8 +21,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lameducktest"
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 // The parts of the Kubernetes objects that the tests check.
@@ -318,7 +321,7 @@ func TestBudgetFitsTheGracePeriod(t *testing.T) {
 	}
 	grace := time.Duration(*d.Template.Spec.TerminationGracePeriodSeconds) * time.Second
 	env := podEnv(t, objs)
-	cfg, err := config.Load(env)
+	cfg, err := lameduck.LoadConfig(env)
 	if err != nil {
 		t.Fatalf("the starter would not start with the Deployment's settings:\n%v", err)
 	}
@@ -334,8 +337,8 @@ func TestBudgetFitsTheGracePeriod(t *testing.T) {
 	if s.Total+s.Margin > grace {
 		t.Errorf("total %v + margin %v = %v > grace period %v", s.Total, s.Margin, s.Total+s.Margin, grace)
 	}
-	if s.PreStopDelay < config.DefaultKubernetesPreStopDelay {
-		t.Errorf("preStopDelay %v: shorter than %v, load balancers may still send traffic when the listeners close", s.PreStopDelay, config.DefaultKubernetesPreStopDelay)
+	if s.PreStopDelay < lifecycle.DefaultKubernetesPreStopDelay {
+		t.Errorf("preStopDelay %v: shorter than %v, load balancers may still send traffic when the listeners close", s.PreStopDelay, lifecycle.DefaultKubernetesPreStopDelay)
 	}
 	t.Logf("grace %v >= total %v (preStop %v + shutdown %v + hubDrain %v + wait %v + reserve %v = %v) + margin %v; %v to spare",
 		grace, s.Total, s.PreStopDelay, s.Shutdown, s.HubDrain, s.Wait, s.Reserve, phases+s.Reserve, s.Margin, grace-s.Total-s.Margin)
@@ -348,7 +351,7 @@ func TestBudgetFitsTheGracePeriod(t *testing.T) {
 			short[i] = fmt.Sprintf("LAMEDUCK_STOP_GRACE_PERIOD=%v", s.Total+s.Margin-time.Second)
 		}
 	}
-	if _, err := config.Load(short); err == nil || !strings.Contains(err.Error(), "stop.gracePeriod") {
+	if _, err := lameduck.LoadConfig(short); err == nil || !strings.Contains(err.Error(), "stop.gracePeriod") {
 		t.Errorf("a grace period shorter than total + margin loaded: %v", err)
 	}
 }
@@ -360,15 +363,15 @@ func TestBudgetFitsTheGracePeriod(t *testing.T) {
 func TestProbesAndPortsMatchTheConfig(t *testing.T) {
 	objs := manifests(t)
 	_, c := deployment(t, objs)
-	cfg, err := config.Load(podEnv(t, objs))
+	cfg, err := lameduck.LoadConfig(podEnv(t, objs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defaults := config.Default(nil)
-	adminPort, publicPort := port(t, cfg.Admin.Addr), port(t, cfg.Servers[config.DefaultServerName].Addr)
-	if adminPort != port(t, defaults.Admin.Addr) || publicPort != port(t, defaults.Servers[config.DefaultServerName].Addr) {
+	defaults := lameduck.DefaultConfig(nil)
+	adminPort, publicPort := port(t, cfg.Admin.Addr), port(t, cfg.Servers[httpmodule.DefaultServerName].Addr)
+	if adminPort != port(t, defaults.Admin.Addr) || publicPort != port(t, defaults.Servers[httpmodule.DefaultServerName].Addr) {
 		t.Errorf("the Deployment moves the ports (admin %d, public %d) away from the defaults (%s, %s): the Dockerfile's EXPOSE and the docs assume them",
-			adminPort, publicPort, defaults.Admin.Addr, defaults.Servers[config.DefaultServerName].Addr)
+			adminPort, publicPort, defaults.Admin.Addr, defaults.Servers[httpmodule.DefaultServerName].Addr)
 	}
 	for _, p := range []struct {
 		name  string

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/lameduck/lameduck"
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/examples/plugins/feed"
 	"github.com/lameduck/lameduck/examples/plugins/orders"
 	"github.com/lameduck/lameduck/lifecycle"
@@ -30,13 +29,13 @@ var teams = fx.Options(
 func main() {
 	// lameduck.Run(teams) does all of this; written out, it shows where
 	// the configuration and the Fx stop timeout come from.
-	cfg, err := config.LoadProcess() // defaults, LAMEDUCK_CONFIG, LAMEDUCK_*
+	cfg, err := lameduck.LoadProcessConfig() // defaults, LAMEDUCK_CONFIG, LAMEDUCK_*
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(lifecycle.ExitFailed)
 	}
 	app := fx.New(
-		fx.StopTimeout(lifecycle.FxStopTimeout(cfg.Stop)), // the budget plus its margin
+		fx.StopTimeout(cfg.Stop.FxStopTimeout()), // the budget plus its margin
 		lameduck.WithConfig(cfg),
 		teams,
 	)

@@ -7,13 +7,12 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/wsmodule"
 )
 
 func newTestBoard(t *testing.T) *board {
 	t.Helper()
-	hub, err := wsmodule.NewHub("chat", config.Default(nil).WebSocket)
+	hub, err := wsmodule.NewHub("chat", wsmodule.DefaultSettings(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ import (
 func main() {
 	lameduck.Run(
 		service,
-		fx.Provide(lifecycle.AsObserver(reportPrinter)),
+		fx.Provide(lameduck.AsObserver(reportPrinter)),
 		fx.Invoke(logAddresses),
 	)
 }
@@ -50,18 +50,18 @@ func main() {
 var service = fx.Options(
 	// /ws: a hub named "chat" on the public server. lameduck drains it
 	// after the servers have shut down: queued messages, then close 1001.
-	wsmodule.Declare("chat", "", "GET /ws", func() []wsmodule.Option {
+	lameduck.WebSocketHub("chat", "", "GET /ws", func() []wsmodule.Option {
 		return []wsmodule.Option{wsmodule.OnMessage(echo)}
 	}),
 	// The board passes published messages to /poll waiters and the hub. Its
 	// step ends the long-polls when the servers shut down.
-	fx.Provide(newBoard, lifecycle.AsStep((*board).step)),
+	fx.Provide(newBoard, lameduck.AsStep((*board).step)),
 	fx.Provide(
-		httpmodule.AsRoute(helloRoute),
-		httpmodule.AsRoute(slowRoute),
-		httpmodule.AsRoute(jobsRoute),
-		httpmodule.AsRoute((*board).pollRoute),
-		httpmodule.AsRoute((*board).publishRoute),
+		lameduck.AsRoute(helloRoute),
+		lameduck.AsRoute(slowRoute),
+		lameduck.AsRoute(jobsRoute),
+		lameduck.AsRoute((*board).pollRoute),
+		lameduck.AsRoute((*board).publishRoute),
 	),
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/fx"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 	"github.com/lameduck/lameduck/lifecycle"
@@ -22,7 +23,7 @@ import (
 // its handler, so that the test stops the app while the request is in
 // flight.
 func entered(paths chan<- string) fx.Option {
-	return fx.Provide(httpmodule.AsMiddleware(func() httpmodule.Middleware {
+	return fx.Provide(lameduck.AsMiddleware(func() httpmodule.Middleware {
 		return httpmodule.Middleware{Name: "test.entered", Wrap: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				paths <- r.URL.Path
@@ -198,7 +199,7 @@ func TestPublishDuringTheStop(t *testing.T) {
 	t.Parallel()
 	cfg := lameducktest.Config()
 	shutdownBegan := make(chan struct{})
-	observer := fx.Provide(lifecycle.AsObserver(func() lifecycle.Observer {
+	observer := fx.Provide(lameduck.AsObserver(func() lifecycle.Observer {
 		return lifecycle.ObserverFunc(func(e lifecycle.Event) {
 			if e.Kind == lifecycle.PhaseStarted && e.Phase == lifecycle.Shutdown {
 				close(shutdownBegan)

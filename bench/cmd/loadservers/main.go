@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 )
 
@@ -40,7 +39,7 @@ func handler() http.Handler {
 }
 
 func run() error {
-	cfg := config.DefaultServer("127.0.0.1:0")
+	cfg := httpmodule.DefaultServerSettings("127.0.0.1:0")
 	ld := httpmodule.NewServer("public", cfg, handler())
 	if err := ld.Start(context.Background()); err != nil {
 		return err

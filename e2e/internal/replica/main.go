@@ -38,19 +38,19 @@ import (
 
 func main() {
 	lameduck.Run(
-		wsmodule.Declare("feed", "", "GET /ws", func() []wsmodule.Option {
+		lameduck.WebSocketHub("feed", "", "GET /ws", func() []wsmodule.Option {
 			return []wsmodule.Option{wsmodule.OnMessage(func(c *wsmodule.Conn, typ wsmodule.MessageType, data []byte) {
 				_ = c.Send(typ, data)
 			})}
 		}),
 		fx.Provide(newPollers),
 		fx.Provide(
-			httpmodule.AsRoute(helloRoute),
-			httpmodule.AsRoute(slowRoute),
-			httpmodule.AsRoute(pollRoute),
-			httpmodule.AsRoute(publishRoute),
-			httpmodule.AsRoute(jobsRoute),
-			httpmodule.AsRoute(stubbornRoute),
+			lameduck.AsRoute(helloRoute),
+			lameduck.AsRoute(slowRoute),
+			lameduck.AsRoute(pollRoute),
+			lameduck.AsRoute(publishRoute),
+			lameduck.AsRoute(jobsRoute),
+			lameduck.AsRoute(stubbornRoute),
 		),
 	)
 }

@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/wsmodule"
 )
@@ -29,10 +30,10 @@ const HubName = "feed"
 
 // Module is the feed team's module.
 var Module = fx.Module("feed",
-	wsmodule.Declare(HubName, "", "GET /feed", func() []wsmodule.Option {
+	lameduck.WebSocketHub(HubName, "", "GET /feed", func() []wsmodule.Option {
 		return []wsmodule.Option{wsmodule.OnConnect(greet), wsmodule.OnMessage(post)}
 	}),
-	fx.Provide(httpmodule.AsRoute(announceRoute)),
+	fx.Provide(lameduck.AsRoute(announceRoute)),
 )
 
 // greet welcomes a new client.

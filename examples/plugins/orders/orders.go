@@ -7,7 +7,7 @@
 //	GET  /orders/{id}   the order and whether it is confirmed
 //
 // Everything reaches lameduck through value groups: routes through
-// httpmodule.AsRoute, the readiness check through lifecycle.AsReadinessCheck,
+// lameduck.AsRoute, the readiness check through lameduck.AsReadinessCheck,
 // and the confirmations run on the application's bgwork pool, whose stop waits
 // for them after the servers have shut down.
 package orders
@@ -24,6 +24,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/bgwork"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
@@ -34,9 +35,9 @@ var Module = fx.Module("orders",
 	fx.Provide(
 		newStore,
 		fx.Annotate(newLogMailer, fx.As(new(Mailer))),
-		httpmodule.AsRoute(createRoute),
-		httpmodule.AsRoute(getRoute),
-		lifecycle.AsReadinessCheck(mailerCheck),
+		lameduck.AsRoute(createRoute),
+		lameduck.AsRoute(getRoute),
+		lameduck.AsReadinessCheck(mailerCheck),
 	),
 )
 

@@ -33,7 +33,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/httpmodule"
 )
 
@@ -75,7 +74,7 @@ func handler() http.Handler {
 
 // runServer serves with the bare or the lameduck server until stdin closes.
 func runServer(kind string) error {
-	cfg := config.DefaultServer("127.0.0.1:0")
+	cfg := httpmodule.DefaultServerSettings("127.0.0.1:0")
 	var addr string
 	switch kind {
 	case "lameduck":

@@ -1,4 +1,4 @@
-package config
+package lameduck
 
 import (
 	"bytes"
@@ -13,21 +13,25 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lameduck/lameduck/config"
+	"github.com/lameduck/lameduck/httpmodule"
 )
 
 var update = flag.Bool("update", false, "rewrite the config table in ../README.md from the code")
 
 const (
-	readmePath  = "../README.md"
+	readmePath  = "README.md"
 	tableStart  = "<!-- config-table:start -->"
 	tableEnd    = "<!-- config-table:end -->"
-	regenerate  = "go test ./config -run TestReadmeConfigTable -update"
+	regenerate  = "go test . -run TestReadmeConfigTable -update"
 	kubeEnvNote = "KUBERNETES_SERVICE_HOST=10.96.0.1"
 )
 
 // TestReadmeConfigTable keeps the README's config table equal to what the
-// code says: every key of Config().Keys(), its variable, type and default,
-// and the first sentence of its field's doc comment.
+// code says: every key of every module's section, its variable, type and
+// default, and the first sentence of its field's doc comment in the module's
+// source.
 func TestReadmeConfigTable(t *testing.T) {
 	table := configTable(t)
 	readme, err := os.ReadFile(readmePath)
@@ -50,29 +54,32 @@ func TestReadmeConfigTable(t *testing.T) {
 		t.Logf("rewrote the config table in %s", readmePath)
 		return
 	}
-	t.Errorf("README.md's config table is out of date with the config package (%s).\nRegenerate it with:\n\t%s",
+	t.Errorf("README.md's config table is out of date with the modules' settings (%s).\nRegenerate it with:\n\t%s",
 		firstDiff(string(readme[start:end]), table), regenerate)
 }
 
 // configTable renders the Markdown between the README markers.
 func configTable(t *testing.T) string {
-	docs := fieldDocs(t)
-	plain, kube := Default(nil), Default([]string{kubeEnvNote})
+	plain, kube := DefaultConfig(nil), DefaultConfig([]string{kubeEnvNote})
 	kubeDefaults := map[string]string{}
-	for _, k := range kube.Keys() {
+	for _, k := range config.Keys(kube.Sections()...) {
 		kubeDefaults[k.Path] = k.Default
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n<!-- Generated from the config package by `%s`. Do not edit. -->\n\n", regenerate)
+	fmt.Fprintf(&b, "\n<!-- Generated from the modules' settings by `%s`. Do not edit. -->\n\n", regenerate)
 	b.WriteString("| Key (YAML) | Environment variable | Type | Default | Description |\n")
 	b.WriteString("|---|---|---|---|---|\n")
 	var kubeNotes []string
-	for _, k := range plain.Keys() {
-		owner, field := fieldOf(t, k.Path)
-		text := docs[owner+"."+field]
+	docs := map[string]map[string]string{} // package path -> "Type.Field" -> doc
+	for _, k := range config.Keys(plain.Sections()...) {
+		pkg := k.Owner.PkgPath()
+		if docs[pkg] == nil {
+			docs[pkg] = fieldDocs(t, pkg)
+		}
+		text := docs[pkg][k.Owner.Name()+"."+k.Field.Name]
 		if text == "" {
-			t.Errorf("%s (field %s.%s) has no doc comment: the README table takes its description from it", k.Path, owner, field)
+			t.Errorf("%s (field %s.%s) has no doc comment: the README table takes its description from it", k.Path, k.Owner, k.Field.Name)
 		}
 		def := code(k.Default)
 		if kd := kubeDefaults[k.Path]; kd != k.Default {
@@ -80,55 +87,33 @@ func configTable(t *testing.T) string {
 			kubeNotes = append(kubeNotes, fmt.Sprintf("`%s` defaults to `%s` when `KUBERNETES_SERVICE_HOST` is set (the process runs in a pod) and to `%s` elsewhere.",
 				k.Path, kd, k.Default))
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", k.Path, k.Env, k.Type, def, cell(describe(field, text)))
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", k.Path, k.Env, k.Type, def, cell(describe(k.Field.Name, text)))
 	}
 
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- `servers.%s.*` is the default server. Every server named under `servers:` in the file (lower-case letters and digits) "+
 		"has the same keys, `servers.<name>.*`, and the same variables, `%sSERVERS_<NAME>_*`. Variables set only servers that exist: "+
-		"add servers in the file; `<name>: null` removes one.\n", DefaultServerName, EnvPrefix)
+		"add servers in the file; `<name>: null` removes one.\n", httpmodule.DefaultServerName, config.EnvPrefix)
 	for _, n := range kubeNotes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
 	b.WriteString("- In variables, lists are comma-separated (`http1,h2c`); in the file they are YAML lists. " +
 		"Values are written the same way in both: durations `5s`, `0`; sizes `4096`, `64KiB`, `1MiB`.\n")
-	var reserved []string
-	for _, name := range reservedEnv {
-		if name != EnvFile {
-			reserved = append(reserved, "`"+name+"`")
-		}
-	}
-	for _, p := range reservedEnvPrefixes {
-		reserved = append(reserved, "`"+p+"*`")
-	}
-	fmt.Fprintf(&b, "- Reserved variables, not settings: `%s` (path of the YAML file) and %s (knobs of lameduck's own test and benchmark suites). "+
-		"Any other `%s*` variable that is not in this table is an error.\n", EnvFile, strings.Join(reserved, ", "), EnvPrefix)
+	fmt.Fprintf(&b, "- `%s` is not a setting: it names the YAML file. Any other `%s*` variable that is not in this table is an error.\n",
+		config.EnvFile, config.EnvPrefix)
 	return b.String()
 }
 
-// fieldOf returns the struct type and field name that hold the setting at
-// the dotted YAML path.
-func fieldOf(t *testing.T, path string) (owner, field string) {
-	typ := reflect.TypeOf(Config{})
-	segs := strings.Split(path, ".")
-	for i := 0; i < len(segs); i++ {
-		if typ == serversType {
-			typ = serverType // segs[i] is a server name
-			continue
-		}
-		f, ok := fieldByTag(typ, segs[i])
-		if !ok {
-			t.Fatalf("key %s: no field %q in %s", path, segs[i], typ)
-		}
-		owner, field, typ = typ.Name(), f.Name, f.Type
+// fieldDocs returns the doc comment of every struct field of the package
+// with import path pkg, keyed by "Type.Field".
+func fieldDocs(t *testing.T, pkg string) map[string]string {
+	dir := "."
+	if rel, ok := strings.CutPrefix(pkg, modulePath+"/"); ok {
+		dir = rel
+	} else if pkg != modulePath {
+		t.Fatalf("settings of package %s, outside the module", pkg)
 	}
-	return owner, field
-}
-
-// fieldDocs returns the doc comment of every struct field of the package,
-// keyed by "Type.Field".
-func fieldDocs(t *testing.T) map[string]string {
-	files, err := filepath.Glob("*.go")
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +144,9 @@ func fieldDocs(t *testing.T) map[string]string {
 	}
 	return docs
 }
+
+// modulePath is this module's path, the prefix of its packages' import paths.
+var modulePath = reflect.TypeFor[Config]().PkgPath()
 
 // describe turns a field's doc comment into a table cell: its first sentence,
 // as plain text, without the field's name where it only repeats the key
