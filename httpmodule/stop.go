@@ -168,8 +168,8 @@ func (run *serverRun) force(ctx context.Context) error {
 		}
 	}
 	if cancelled > 0 {
-		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s); all returned: %w",
-			run.s.name, cancelled, context.Cause(ctx))
+		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s), which then returned",
+			run.s.name, cancelled)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Exit statuses of a process stopped by the coordinator (see [ExitCode]).
@@ -32,17 +33,22 @@ type StopError struct {
 }
 
 func (e *StopError) Error() string {
-	cut := e.Report.Stragglers()
-	msg := fmt.Sprintf("lifecycle: stop was not clean (%d cut off)", len(cut))
+	var b strings.Builder
+	b.WriteString("lifecycle: stop was not clean")
+	if cut := e.Report.Stragglers(); len(cut) > 0 {
+		fmt.Fprintf(&b, " (%d cut off; first: %s)", len(cut), cut[0])
+	}
 	for _, p := range e.Report.Phases {
-		if !p.Clean() {
-			msg += fmt.Sprintf("; %s %s", p.Phase, p.Outcome)
+		for _, s := range p.Steps {
+			if s.Outcome != StepOK {
+				fmt.Fprintf(&b, "; %s %s %s", p.Phase, s.Name, s.Outcome)
+				if s.Err != nil {
+					fmt.Fprintf(&b, ": %v", s.Err)
+				}
+			}
 		}
 	}
-	if len(cut) > 0 {
-		msg += ": first cut: " + cut[0].String()
-	}
-	return msg
+	return b.String()
 }
 
 // Unwrap returns the errors of the steps, in phase order.
