@@ -235,9 +235,12 @@ func runIntegrityStop(t *testing.T, plan *integrityPlan, kind, proto, path strin
 	if path == "haproxy" {
 		// No health checks: this scenario is about the responses in
 		// flight, and a check that a server busy with them answers late
-		// would mark it down. For the same reason, a connect timeout
-		// that a loaded machine does not reach.
-		lb = startLB(t, []slot{s.slot}, lbOptions{H2: h2c, NoCheck: true, ConnectTimeout: 10 * time.Second})
+		// would mark it down. For the same reason, a second try when
+		// HAProxy's connection to the server (it opens more than one
+		// when a stop sends more streams than the server's
+		// MaxConcurrentStreams) is not up in 3s: no byte of a request has
+		// reached the server then, so nothing is replayed or hidden.
+		lb = startLB(t, []slot{s.slot}, lbOptions{H2: h2c, NoCheck: true, ConnectTimeout: 3 * time.Second, ConnectRetries: 3})
 		base = "http://" + lb.Addr
 	}
 	if tm.Hold == holdGoAway {
