@@ -155,7 +155,7 @@ func h2specBinary(t *testing.T) string {
 	return bin
 }
 
-// startBare starts a plain net/http server with the settings httpmodule
+// startBareServer starts a plain net/http server with the settings httpmodule
 // gives its http.Server for cfg, speaking HTTP/1.1 and h2c: the baseline.
 func startBareServer(t *testing.T, cfg config.Server, h http.Handler) (*http.Server, net.Addr) {
 	t.Helper()
