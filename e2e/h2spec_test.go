@@ -68,7 +68,7 @@ func TestH2SpecConformance(t *testing.T) {
 		defer cancel()
 		_ = ours.Shutdown(ctx) // nothing to do when the stop below ran
 	})
-	bare, bareAddr := startBare(t, cfg, handler)
+	bare, bareAddr := startBareServer(t, cfg, handler)
 
 	// Ours and bare at the same time: the same machine load for both.
 	oursH2spec, bareH2spec := startH2spec(t, bin, "ours", ours.Addr()), startH2spec(t, bin, "bare", bareAddr)
@@ -154,9 +154,9 @@ func h2specBinary(t *testing.T) string {
 	return bin
 }
 
-// startBare starts a plain net/http server with the settings httpmodule
+// startBareServer starts a plain net/http server with the settings httpmodule
 // gives its http.Server for cfg, speaking HTTP/1.1 and h2c: the baseline.
-func startBare(t *testing.T, cfg httpmodule.ServerSettings, h http.Handler) (*http.Server, net.Addr) {
+func startBareServer(t *testing.T, cfg httpmodule.ServerSettings, h http.Handler) (*http.Server, net.Addr) {
 	t.Helper()
 	var protos http.Protocols
 	protos.SetHTTP1(true)

@@ -27,13 +27,20 @@ type httpRun struct {
 func (r httpRun) requests() int64 { return r.toolReqs + r.gen.Requests }
 func (r httpRun) failures() int64 { return r.toolFail + r.gen.Failed }
 func (r httpRun) notes() string {
-	return fmt.Sprintf("%s: %s; loadgen: %d failed %s; %s", r.tool, r.toolKind, r.gen.Failed, r.gen.kinds(), r.lb)
+	return fmt.Sprintf("%s: %s; loadgen: %d failed %s, %d body bytes checked; %s", r.tool, r.toolKind, r.gen.Failed, r.gen.kinds(), r.gen.Bytes, r.lb)
 }
 
+// loadSizes are the sizes of the bodies internal/loadgen asks for in the
+// rolling restarts, in turn, each checked by its length and SHA-256: empty,
+// one byte, around the 4 KiB write buffers and the 16 KiB HTTP/2 frame, and
+// one of many frames. wrk and h2load cannot check a body; they ask for
+// /hello and count statuses and errors.
+const loadSizes = "0,1,4090,4095,4096,4097,16383,16384,16385,100000"
+
 // rollingRestart runs a fleet of 3 replicas of kind k behind HAProxy, loads
-// it for d with the external tool (wrk for http1, h2load for h2c) and with
-// internal/loadgen together, restarts the replicas one at a time
-// throughout, and returns the counts.
+// it for d with the external tool (wrk for http1, h2load for h2c) on /hello
+// and with internal/loadgen on /download (checked bodies) together,
+// restarts the replicas one at a time throughout, and returns the counts.
 func rollingRestart(t *testing.T, k kind, opt lbOptions, d time.Duration) httpRun {
 	t.Helper()
 	b := bins(t)
@@ -44,7 +51,8 @@ func rollingRestart(t *testing.T, k kind, opt lbOptions, d time.Duration) httpRu
 		proto = "h2c"
 	}
 
-	gen := startLoadgen(t, b, "loadgen", "-url", url, "-proto", proto, "-c", "8", "-rate", "800", "-max", (d + 2*time.Minute).String())
+	gen := startLoadgen(t, b, "loadgen", "-url", "http://"+f.lb.Addr+"/download", "-sizes", loadSizes,
+		"-proto", proto, "-c", "8", "-rate", "800", "-max", (d + 2*time.Minute).String())
 	secs := fmt.Sprintf("%ds", int(d.Seconds()))
 	var tool *proc
 	run := httpRun{}
@@ -82,9 +90,9 @@ func rollingRestart(t *testing.T, k kind, opt lbOptions, d time.Duration) httpRu
 	}
 	run.maxStop = f.maxStop()
 	run.lb = f.lbCounts(t)
-	t.Logf("%s replicas, %s: %d restarts, %s: %d requests, %d failed (%s); loadgen: %d requests, %d failed (%s), %d retried by the Go client; %s",
+	t.Logf("%s replicas, %s: %d restarts, %s: %d requests, %d failed (%s); loadgen: %d requests, %d failed (%s), %d body bytes checked, %d retried by the Go client; %s",
 		k.Name, proto, run.restarts, run.tool, run.toolReqs, run.toolFail, run.toolKind,
-		run.gen.Requests, run.gen.Failed, run.gen.kinds(), run.gen.Retried, run.lb)
+		run.gen.Requests, run.gen.Failed, run.gen.kinds(), run.gen.Bytes, run.gen.Retried, run.lb)
 	if slow := f.slowest(); slow.Report != nil {
 		t.Logf("slowest stop: %s in %v: %s", slow.Replica, slow.Took.Round(time.Millisecond), slow.Report.phases())
 	}
@@ -153,8 +161,8 @@ func expectNoLoss(t *testing.T, r httpRun) {
 	if r.failures() != 0 || r.lb.Sent5xx != 0 {
 		t.Errorf("lameduck replicas: %d failed requests during %d restarts, want 0: %s", r.failures(), r.restarts, r.notes())
 	}
-	if r.toolReqs == 0 || r.gen.OK == 0 || r.restarts < 3 {
-		t.Errorf("not a test: %s sent %d requests, loadgen %d ok, %d restarts", r.tool, r.toolReqs, r.gen.OK, r.restarts)
+	if r.toolReqs == 0 || r.gen.OK == 0 || r.gen.Bytes == 0 || r.restarts < 3 {
+		t.Errorf("not a test: %s sent %d requests, loadgen %d ok with %d body bytes checked, %d restarts", r.tool, r.toolReqs, r.gen.OK, r.gen.Bytes, r.restarts)
 	}
 }
 

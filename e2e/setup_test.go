@@ -22,6 +22,7 @@ import (
 //	                            (default: examples/starter when it exists)
 //	LAMEDUCK_E2E_REPORT=path    write the summary table into that file (docs/reliability.md)
 //	LAMEDUCK_E2E_KEEP=1         keep the replicas' logs and the HAProxy config after the run
+//	LAMEDUCK_E2E_SEED=n         the seed of the response-integrity scenario's sizes (default: the time)
 
 func required() bool { return os.Getenv("LAMEDUCK_E2E") == "require" }
 

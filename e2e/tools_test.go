@@ -17,6 +17,7 @@ type loadResult struct {
 	Failed       int64             `json:"failed"`
 	Errors       map[string]int64  `json:"errors"`
 	Lines        int64             `json:"lines"`
+	Bytes        int64             `json:"bytes"`
 	Retried      int64             `json:"retried"`
 	Samples      map[string]string `json:"samples"`
 	FailureTimes []int64           `json:"failure_times"`

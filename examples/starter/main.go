@@ -11,6 +11,8 @@
 //	GET  /ws               WebSocket: echoes what it receives, relays what is published
 //	POST /publish          body = message: to every /ws client and /poll waiter
 //	POST /jobs?d=1s&n=1    202, and n background tasks of d that log when done
+//	GET  /download?size=N&seed=S
+//	                       N bytes that depend only on S, with a Content-Digest
 //
 // and /livez and /readyz on the admin server (:9090). SIGTERM or Ctrl-C
 // stops it in order within the stop budget and prints the report.
@@ -60,6 +62,7 @@ var service = fx.Options(
 		lameduck.AsRoute(helloRoute),
 		lameduck.AsRoute(slowRoute),
 		lameduck.AsRoute(jobsRoute),
+		lameduck.AsRoute(downloadRoute),
 		lameduck.AsRoute((*board).pollRoute),
 		lameduck.AsRoute((*board).publishRoute),
 	),

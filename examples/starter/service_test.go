@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -65,6 +68,8 @@ func TestServiceRejectsBadParameters(t *testing.T) {
 		{"GET", "/poll?after=last", "", "after: want the ID"},
 		{"POST", "/publish", "", "the body is the message"},
 		{"POST", "/publish", strings.Repeat("x", maxMessage+1), "the body is the message"},
+		{"GET", "/download?size=-1&seed=1", "", "size: want a number of bytes"},
+		{"GET", "/download?size=1&seed=x", "", "seed: want an unsigned integer"},
 	} {
 		if code, body := send(t, tc.method, app.URL("public")+tc.path, tc.body); code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
 			t.Errorf("%s %s: %d %q, want 400 and %q", tc.method, tc.path, code, body, tc.want)
@@ -263,4 +268,50 @@ func TestPublishDuringTheStop(t *testing.T) {
 	lameducktest.RequireClean(t, <-stopped)
 	h1.CloseIdleConnections()
 	h2c.CloseIdleConnections()
+}
+
+// TestDownloadIsCheckable: GET /download sends size bytes that depend only
+// on the seed, with a Content-Length and a Content-Digest that match them,
+// over HTTP/1 and h2c.
+func TestDownloadIsCheckable(t *testing.T) {
+	t.Parallel()
+	app := lameducktest.Start(t, service)
+	h2c := &http.Transport{Protocols: new(http.Protocols)}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	defer h2c.CloseIdleConnections()
+	get := func(c *http.Client, size int, seed uint64) []byte {
+		t.Helper()
+		resp, err := c.Get(fmt.Sprintf("%s/download?size=%d&seed=%d", app.URL("public"), size, seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if want := "sha-256=:" + base64.StdEncoding.EncodeToString(sum[:]) + ":"; resp.Header.Get("Content-Digest") != want {
+			t.Errorf("size %d: Content-Digest %q, want %q", size, resp.Header.Get("Content-Digest"), want)
+		}
+		if resp.StatusCode != http.StatusOK || len(b) != size || resp.ContentLength != int64(size) {
+			t.Errorf("size %d: %s, %d bytes, Content-Length %d", size, resp.Status, len(b), resp.ContentLength)
+		}
+		return b
+	}
+	for _, c := range []*http.Client{http.DefaultClient, {Transport: h2c}} {
+		for _, size := range []int{0, 1, 16385, 1 << 20} {
+			a, b := get(c, size, 7), get(c, size, 7)
+			if !bytes.Equal(a, b) {
+				t.Errorf("size %d: two downloads of seed 7 differ", size)
+			}
+			if size > 0 && bytes.Equal(a, get(c, size, 8)) {
+				t.Errorf("size %d: seeds 7 and 8 give the same bytes", size)
+			}
+		}
+		if long, short := get(c, 100000, 3), get(c, 4090, 3); !bytes.Equal(long[:4090], short) {
+			t.Error("a shorter download of a seed is not the start of a longer one")
+		}
+	}
+	lameducktest.RequireClean(t, app.Stop())
 }

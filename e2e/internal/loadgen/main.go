@@ -1,10 +1,16 @@
 // Command loadgen sends HTTP/1 or h2c requests at a steady rate and counts
 // every outcome by kind, which wrk and h2load cannot do: connection refused,
-// reset, EOF, timeout, GOAWAY or stream errors, and each non-2xx status. The
-// reliability suite (package e2e) runs it next to wrk and h2load during
-// rolling restarts.
+// reset, EOF, timeout, GOAWAY or stream errors, each non-2xx status, and
+// bodies that arrived truncated or corrupted. The reliability suite
+// (package e2e) runs it next to wrk and h2load during rolling restarts.
 //
 //	loadgen -url http://127.0.0.1:8080/hello -proto http1 -c 16 -rate 2000
+//	loadgen -url http://127.0.0.1:8080/download -sizes 0,4090,16385,100000
+//
+// With -sizes, each request asks for a body that internal/body defines
+// (query seed=<n>&size=<s>, the sizes in turn, a new seed each time) and the
+// body is checked by its length and SHA-256, and against the Content-Digest
+// header: a short body counts as "truncated", a wrong one as "corrupt".
 //
 // It prints "ready" on stdout after its first successful response and, when
 // it ends (after -d, when its standard input closes, or on SIGTERM), a JSON
@@ -24,11 +30,14 @@ import (
 	"net/http/httptrace"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/lameduck/lameduck/e2e/internal/body"
 )
 
 // Result is what loadgen prints when it ends.
@@ -45,6 +54,9 @@ type Result struct {
 	// Lines counts the lines of 2xx response bodies that start with
 	// -count-prefix (for POST /jobs: the names of the jobs started).
 	Lines int64 `json:"lines"`
+	// Bytes counts the body bytes checked against the expected body (with
+	// -sizes).
+	Bytes int64 `json:"bytes"`
 	// Retried counts requests that the Go client sent on more than one
 	// connection (its transparent retry of a request that a closing
 	// connection never processed). They are not failures: they succeeded or
@@ -65,11 +77,13 @@ type counter struct {
 	res Result
 }
 
-func (c *counter) add(kind string, err error, retried bool, lines int64) {
+func (c *counter) add(o outcome) {
+	kind, err, retried := o.kind, o.err, o.retried
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.res.Requests++
-	c.res.Lines += lines
+	c.res.Lines += o.lines
+	c.res.Bytes += o.bytes
 	if retried {
 		c.res.Retried++
 	}
@@ -98,6 +112,8 @@ func main() {
 		timeout = flag.Duration("timeout", 10*time.Second, "per-request timeout")
 		maxRun  = flag.Duration("max", 10*time.Minute, "hard limit on the run")
 		prefix  = flag.String("count-prefix", "", "count the lines of 2xx bodies that start with this")
+		sizes   = flag.String("sizes", "", "comma-separated body sizes: ask for checkable bodies (internal/body) of these sizes in turn")
+		seed    = flag.Uint64("seed", 1, "the first body's seed, with -sizes")
 	)
 	flag.Parse()
 	if *target == "" || *conc < 1 {
@@ -130,6 +146,13 @@ func main() {
 	}()
 
 	g := &gen{tr: tr, method: *method, target: *target, timeout: *timeout, prefix: *prefix}
+	if *sizes != "" {
+		if g.sizes, err = parseSizes(*sizes); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: -sizes:", err)
+			os.Exit(2)
+		}
+		g.seed.Store(*seed - 1)
+	}
 	res := g.run(ctx, *conc, *rate, func() { fmt.Println("ready") })
 	out, _ := json.Marshal(res)
 	fmt.Println(string(out))
@@ -154,6 +177,19 @@ func transport(proto string, conc int) (*http.Transport, error) {
 	return tr, nil
 }
 
+// parseSizes reads "0,4090,16385".
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > body.MaxSize {
+			return nil, fmt.Errorf("%q: want sizes from 0 to %d bytes, separated by commas", f, body.MaxSize)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 // gen sends one kind of request. Each request is bounded by timeout.
 type gen struct {
 	tr      http.RoundTripper
@@ -161,6 +197,21 @@ type gen struct {
 	target  string
 	timeout time.Duration
 	prefix  string // count the body lines that start with it
+	// sizes, if set, are the sizes of the checkable bodies to ask for,
+	// in turn; seed is the last seed used.
+	sizes []int
+	seed  atomic.Uint64
+}
+
+// outcome is one request's outcome: its failure kind ("" for success), the
+// error behind it, whether the client sent it on more than one connection,
+// the body lines that start with the prefix, and the body bytes checked.
+type outcome struct {
+	kind    string
+	err     error
+	retried bool
+	lines   int64
+	bytes   int64
 }
 
 // run sends requests from conc workers, rate per second in all (0: no
@@ -187,9 +238,9 @@ func (g *gen) run(ctx context.Context, conc, rate int, ready func()) Result {
 				// A request in flight when the run ends is finished, not
 				// cancelled: the server may have acted on it (started a
 				// job), and the count must say so.
-				kind, err, retried, lines := g.do(context.WithoutCancel(ctx))
-				c.add(kind, err, retried, lines)
-				if kind == "" {
+				o := g.do(context.WithoutCancel(ctx))
+				c.add(o)
+				if o.kind == "" {
 					once.Do(ready)
 				}
 			}
@@ -235,37 +286,74 @@ func pace(ctx context.Context, rate, conc int) <-chan struct{} {
 	return tokens
 }
 
-// do sends one request and returns its failure kind ("" for success), the
-// error behind it, whether the client sent it on more than one connection,
-// and the number of body lines that start with g.prefix.
-func (g *gen) do(ctx context.Context) (kind string, err error, retried bool, lines int64) {
+// do sends one request and returns its outcome.
+func (g *gen) do(ctx context.Context) outcome {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	var conns atomic.Int32
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }})
-	req, err := http.NewRequestWithContext(ctx, g.method, g.target, nil)
+	target, want := g.target, -1
+	var seed uint64
+	if len(g.sizes) > 0 {
+		seed = g.seed.Add(1)
+		want = g.sizes[seed%uint64(len(g.sizes))]
+		target += "?" + body.Query(seed, want, false)
+	}
+	req, err := http.NewRequestWithContext(ctx, g.method, target, nil)
 	if err != nil {
-		return "other", err, false, 0
+		return outcome{kind: "other", err: err}
 	}
 	resp, err := g.tr.RoundTrip(req)
 	if err != nil {
-		return Classify(err), err, conns.Load() > 1, 0
+		return outcome{kind: Classify(err), err: err, retried: conns.Load() > 1}
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if g.prefix != "" && strings.HasPrefix(sc.Text(), g.prefix) {
-			lines++
+	o := outcome{retried: conns.Load() > 1}
+	if want >= 0 {
+		got, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(want)+1024))
+		err = rerr
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			o.kind, o.bytes, o.err = checkBody(seed, want, got, resp.Header.Get("Content-Digest"), rerr)
+			if o.kind != "" {
+				return o
+			}
 		}
+	} else {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if g.prefix != "" && strings.HasPrefix(sc.Text(), g.prefix) {
+				o.lines++
+			}
+		}
+		err = sc.Err()
 	}
-	err = sc.Err()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Sprintf("status_%d", resp.StatusCode), fmt.Errorf("%s %s: %s", g.method, g.target, resp.Status), conns.Load() > 1, 0
+		return outcome{kind: fmt.Sprintf("status_%d", resp.StatusCode), err: fmt.Errorf("%s %s: %s", g.method, target, resp.Status), retried: o.retried}
 	}
 	if err != nil {
-		return Classify(err), err, conns.Load() > 1, 0
+		return outcome{kind: Classify(err), err: err, retried: o.retried}
 	}
-	return "", nil, conns.Load() > 1, lines
+	return o
+}
+
+// checkBody checks a body against the body of (seed, size) and its digest
+// header, and returns the failure kind ("" if every byte is right) and the
+// bytes checked. A short body whose bytes are right is "truncated" whatever
+// error ended it.
+func checkBody(seed uint64, size int, got []byte, digest string, readErr error) (kind string, checked int64, err error) {
+	want := body.Bytes(seed, size)
+	r := body.CheckAgainst(want, got)
+	switch {
+	case r.Outcome == body.Truncated:
+		return "truncated", int64(r.Got), fmt.Errorf("seed %d: %v (%v)", seed, r, readErr)
+	case r.Outcome == body.Corrupt:
+		return "corrupt", int64(r.Got), fmt.Errorf("seed %d: %v", seed, r)
+	case readErr != nil:
+		return Classify(readErr), int64(r.Got), readErr
+	case digest != body.Digest(want):
+		return "corrupt", int64(r.Got), fmt.Errorf("seed %d: Content-Digest %q, want %q", seed, digest, body.Digest(want))
+	}
+	return "", int64(r.Got), nil
 }
 
 // Classify names the kind of a request error: refused, reset, broken_pipe,

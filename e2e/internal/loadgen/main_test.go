@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/lameduck/lameduck/e2e/internal/body"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -95,9 +97,9 @@ func TestClassifyRealFailures(t *testing.T) {
 			}
 			defer tr.CloseIdleConnections()
 			g := &gen{tr: tr, method: "GET", target: tc.url, timeout: 200 * time.Millisecond}
-			kind, err, _, _ := g.do(context.Background())
-			if kind != tc.want {
-				t.Errorf("kind %q (%v), want %q", kind, err, tc.want)
+			o := g.do(context.Background())
+			if o.kind != tc.want {
+				t.Errorf("kind %q (%v), want %q", o.kind, o.err, tc.want)
 			}
 		})
 	}
@@ -141,5 +143,57 @@ func TestRunCountsAndPaces(t *testing.T) {
 	}
 	if readies.Load() != 1 {
 		t.Errorf("ready called %d times, want 1", readies.Load())
+	}
+}
+
+// With -sizes, every body is checked: the right one counts its bytes, a
+// short one is "truncated" (even when the client saw only an EOF), a wrong
+// byte or a wrong Content-Digest is "corrupt".
+func TestBodiesAreChecked(t *testing.T) {
+	right := httptest.NewServer(body.Handler{})
+	defer right.Close()
+	flipped := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := body.Parse(r.URL.Query())
+		b := body.Bytes(req.Seed, req.Size)
+		w.Header().Set("Content-Digest", body.Digest(b))
+		b[len(b)/2] ^= 1
+		_, _ = w.Write(b)
+	}))
+	defer flipped.Close()
+	badDigest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := body.Parse(r.URL.Query())
+		w.Header().Set("Content-Digest", body.Digest(nil))
+		_, _ = w.Write(body.Bytes(req.Seed, req.Size))
+	}))
+	defer badDigest.Close()
+	short := rawServer(t, func(c net.Conn) {
+		readRequest(c)
+		b := body.Bytes(2, 5000) // the seed and size of the first request below
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n")
+		_, _ = c.Write(b[:4096])
+		c.Close()
+	})
+	for _, tc := range []struct {
+		name, url, want string
+		bytes           int64
+	}{
+		{"right", right.URL, "", 5000},
+		{"flipped byte", flipped.URL, "corrupt", 5000},
+		{"wrong digest", badDigest.URL, "corrupt", 5000},
+		{"short", "http://" + short + "/", "truncated", 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := transport("http1", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.CloseIdleConnections()
+			g := &gen{tr: tr, method: "GET", target: tc.url, timeout: 5 * time.Second, sizes: []int{5000}}
+			g.seed.Store(1) // the request asks for seed 2
+			o := g.do(context.Background())
+			if o.kind != tc.want || o.bytes != tc.bytes {
+				t.Errorf("kind %q (%v), %d bytes checked; want %q and %d", o.kind, o.err, o.bytes, tc.want, tc.bytes)
+			}
+		})
 	}
 }

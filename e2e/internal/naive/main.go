@@ -27,6 +27,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/lameduck/lameduck/e2e/internal/body"
 )
 
 func main() {
@@ -40,6 +42,7 @@ func main() {
 	h := &hub{conns: map[*websocket.Conn]*sync.Mutex{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello\n") })
+	mux.Handle("GET /download", body.Handler{})
 	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) {
 		d, _ := time.ParseDuration(r.URL.Query().Get("d"))
 		select {

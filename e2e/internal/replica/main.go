@@ -4,6 +4,7 @@
 // fault scenarios:
 //
 //	GET  /hello                  200 "hello"
+//	GET  /download?seed=7&size=N a body the client can check byte for byte (internal/body)
 //	GET  /slow?d=2s              waits d honouring its context: 200, or 503 when cancelled
 //	GET  /poll                   returns when a message is published or its context ends
 //	GET  /ws                     WebSocket on hub "feed": echoes, relays everything published
@@ -32,6 +33,7 @@ import (
 
 	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/bgwork"
+	"github.com/lameduck/lameduck/e2e/internal/body"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/wsmodule"
 )
@@ -46,6 +48,7 @@ func main() {
 		fx.Provide(newPollers),
 		fx.Provide(
 			lameduck.AsRoute(helloRoute),
+			lameduck.AsRoute(downloadRoute),
 			lameduck.AsRoute(slowRoute),
 			lameduck.AsRoute(pollRoute),
 			lameduck.AsRoute(publishRoute),
@@ -59,6 +62,10 @@ func helloRoute() httpmodule.Route {
 	return httpmodule.Route{Pattern: "GET /hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "hello\n")
 	})}
+}
+
+func downloadRoute() httpmodule.Route {
+	return httpmodule.Route{Pattern: "GET /download", Handler: body.Handler{}}
 }
 
 func duration(r *http.Request, def time.Duration) (time.Duration, bool) {
