@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -58,9 +59,20 @@ var servers = map[string]server{
 		}
 		return wsmodule.NewHub("bench", wsmodule.DefaultSettings(nil), opts...)
 	},
+	// lameduck-json answers with a JSON document encoded in the callback,
+	// as applications do: encoding/json needs more stack than a goroutine
+	// starts with. Only TestIdleReaderStack uses it.
+	"lameduck-json": func(echo bool, ready func()) (http.Handler, error) {
+		return wsmodule.NewHub("bench", wsmodule.DefaultSettings(nil), wsmodule.OnMessage(func(c *wsmodule.Conn, _ wsmodule.MessageType, data []byte) {
+			out, err := json.Marshal(map[string]any{"type": "echo", "data": string(data), "at": time.Now()})
+			if err == nil {
+				_ = c.Send(wsmodule.TextMessage, out)
+			}
+			ready()
+		}))
+	},
 	// lameduck-deep answers like lameduck, from a callback that first uses
-	// 32 KiB of stack: its reader's stack grows while it handles the
-	// message. Only TestIdleReaderStack uses it.
+	// 32 KiB of stack. Only TestIdleReaderStack uses it.
 	"lameduck-deep": func(echo bool, ready func()) (http.Handler, error) {
 		return wsmodule.NewHub("bench", wsmodule.DefaultSettings(nil), wsmodule.OnMessage(func(c *wsmodule.Conn, _ wsmodule.MessageType, _ []byte) {
 			deep(32)
@@ -162,8 +174,14 @@ func live() (heap, stacks uint64) {
 // serveAndMeasure is the child process: it serves kind on 127.0.0.1:0,
 // prints "listening ADDR", waits until n connections are ready, and prints
 // "bytes B stack S": the growth of heap + stacks, and of stacks alone,
-// divided by n. It exits when stdin closes.
+// divided by n. It exits when stdin closes, even before the connections are
+// ready: the parent closes it when the clients fail.
 func serveAndMeasure(kind string, echo bool, n int) error {
+	parentGone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(parentGone)
+	}()
 	all := make(chan struct{})
 	var count atomic.Int64
 	ready := func() {
@@ -183,11 +201,15 @@ func serveAndMeasure(kind string, echo bool, n int) error {
 	go func() { _ = srv.Serve(ln) }()
 	heap0, stack0 := live()
 	fmt.Printf("listening %s\n", ln.Addr())
-	<-all
+	select {
+	case <-all:
+	case <-parentGone:
+		return fmt.Errorf("%d of %d connections ready when the parent closed stdin", count.Load(), n)
+	}
 	heap1, stack1 := live()
 	perConn := func(after, before uint64) int64 { return (int64(after) - int64(before)) / int64(n) }
 	fmt.Printf("bytes %d stack %d\n", perConn(heap1+stack1, heap0+stack0), perConn(stack1, stack0))
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	<-parentGone
 	return nil
 }
 
