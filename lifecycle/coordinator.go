@@ -45,6 +45,7 @@ type Coordinator struct {
 	listener *signalListener // while ListenSignals runs
 	report   *StopReport
 	stopping chan struct{} // closed when the stop begins
+	draining chan struct{} // closed when the shutdown phase begins
 	done     chan struct{} // closed when the stop has ended
 }
 
@@ -78,6 +79,7 @@ func New(cfg Settings, opts ...Option) *Coordinator {
 		log:      zap.NewNop(),
 		exit:     os.Exit,
 		stopping: make(chan struct{}),
+		draining: make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 	c.health = newHealth(c.stopping)
@@ -132,6 +134,15 @@ func (c *Coordinator) Register(steps ...Step) error {
 
 // Stopping returns a channel that is closed when the stop begins.
 func (c *Coordinator) Stopping() <-chan struct{} { return c.stopping }
+
+// Draining returns a channel that is closed when the shutdown phase
+// begins: servers stop accepting and drain what is in flight. A handler
+// that streams (Server-Sent Events, a watch, a long download) selects on it
+// to end its stream cleanly, with a last message that tells the client to
+// reconnect, instead of waiting for its context to be cancelled at the
+// phase's deadline. It is not closed at readiness off: during the preStop
+// delay the service serves as usual.
+func (c *Coordinator) Draining() <-chan struct{} { return c.draining }
 
 // Done returns a channel that is closed when the stop has ended.
 func (c *Coordinator) Done() <-chan struct{} { return c.done }

@@ -616,3 +616,45 @@ func TestStopErrorKeepsStepErrorsAsValues(t *testing.T) {
 		}
 	})
 }
+
+// Draining is closed when the shutdown phase begins, not before: during the
+// preStop delay streams go on as usual.
+func TestDrainingBeginsWithTheShutdownPhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := lifecycle.New(stopCfg())
+		var atDelay, atShutdown bool
+		isClosed := func(ch <-chan struct{}) bool {
+			select {
+			case <-ch:
+				return true
+			default:
+				return false
+			}
+		}
+		must(t, c.Register(
+			lifecycle.NewStep(lifecycle.PreStopDelay, "probe.delay", func(context.Context) error { atDelay = isClosed(c.Draining()); return nil }),
+			lifecycle.NewStep(lifecycle.Shutdown, "probe.shutdown", func(context.Context) error { atShutdown = isClosed(c.Draining()); return nil }),
+		))
+		_, _ = c.Stop(context.Background())
+		if atDelay || !atShutdown {
+			t.Errorf("Draining closed in the preStop delay: %v, in the shutdown phase: %v; want false, true", atDelay, atShutdown)
+		}
+	})
+}
+
+// SpreadWindow keeps the spread to half of what the phase has left.
+func TestSpreadWindowFitsThePhase(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		defer cancel()
+		if got := lifecycle.SpreadWindow(ctx, 10*time.Second); got != 2*time.Second {
+			t.Errorf("SpreadWindow(10s) with 4s left = %v, want 2s", got)
+		}
+		if got := lifecycle.SpreadWindow(ctx, time.Second); got != time.Second {
+			t.Errorf("SpreadWindow(1s) with 4s left = %v, want 1s", got)
+		}
+		if got := lifecycle.SpreadWindow(context.Background(), time.Second); got != time.Second {
+			t.Errorf("SpreadWindow(1s) without a deadline = %v, want 1s", got)
+		}
+	})
+}

@@ -127,6 +127,9 @@ func (c *Coordinator) startPhase(p Phase, steps []Step, stopStart time.Time) *ph
 	if p == PreStopDelay && r.alloc < c.cfg.PreStopDelay {
 		r.report.Outcome = PhaseCutShort
 	}
+	if p == Shutdown {
+		close(c.draining)
+	}
 	c.notify(Event{Kind: PhaseStarted, Phase: p, Deadline: r.deadline})
 	return r
 }

@@ -106,3 +106,16 @@ func CloseBy(ctx context.Context) time.Time {
 	}
 	return fd.Add(-min(max(fd.Sub(now), 0)/4, closeMargin))
 }
+
+// SpreadWindow returns the window over which a step spreads the ends of
+// long-lived streams (WebSocket close frames, a last Server-Sent Event, the
+// end of a gRPC stream), so that their clients do not all reconnect to the
+// remaining replicas at once: window, but at most half of the time until
+// ctx's deadline, so that the last streams still end in the phase. Pick
+// each stream's delay at random in [0, SpreadWindow).
+func SpreadWindow(ctx context.Context, window time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		window = min(window, time.Until(dl)/2)
+	}
+	return max(window, 0)
+}

@@ -93,11 +93,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 // websocket.closeSpread with jitter.
 func (h *Hub) dispatch(ctx context.Context, conns []*Conn) {
 	var offsets []time.Duration
-	spread := h.cfg.CloseSpread
-	if dl, ok := ctx.Deadline(); ok {
-		spread = min(spread, time.Until(dl)/2) // the last handshakes must fit in the phase
-	}
-	if spread > 0 && len(conns) > 1 {
+	if spread := lifecycle.SpreadWindow(ctx, h.cfg.CloseSpread); spread > 0 && len(conns) > 1 {
 		rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
 		offsets = make([]time.Duration, len(conns))
 		for i := range offsets {
