@@ -179,13 +179,6 @@ func (l *lb) command(cmd string) (string, error) {
 	return b.String(), sc.Err()
 }
 
-// status is HAProxy's view of a replica: "UP", "DOWN", "UP 1/2" (going
-// down), "DOWN 1/1" (going up)...
-func (l *lb) status(t *testing.T, server string) string {
-	t.Helper()
-	return l.stats(t)["replicas/"+server]["status"]
-}
-
 // waitStatus waits until HAProxy reports server with status want ("UP" or
 // "DOWN", exactly).
 func (l *lb) waitStatus(t *testing.T, server, want string, timeout time.Duration) {

@@ -457,8 +457,8 @@ func TestStopIsIdempotentAndConcurrentCallersShareTheReport(t *testing.T) {
 				reports <- rep
 			}()
 		}
-		first := <-reports
-		if (<-reports) != first || (<-reports) != first {
+		first, second, third := <-reports, <-reports, <-reports
+		if second != first || third != first {
 			t.Error("concurrent Stop calls returned different reports")
 		}
 		if n := strings.Count(strings.Join(r.events, "\n"), "start http"); n != 1 {

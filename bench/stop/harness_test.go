@@ -208,7 +208,6 @@ func (a *app) kill() {
 type wsClients struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
-	out   *bufio.Scanner
 	lines chan string
 }
 
