@@ -22,7 +22,11 @@ import (
 const childEnv = "LDTEST_CHILD_MODE"
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
+	switch mode := os.Getenv(childEnv); mode {
+	case "":
+	case "run": // lameduck.Run as a program's main calls it, configured by the environment
+		lameduck.Run(lameduck.IgnoreSignals)
+	default:
 		os.Exit(child(mode))
 	}
 	goleak.VerifyTestMain(m)

@@ -23,6 +23,9 @@ func applyEnv(environ []string, sections []Section) []Problem {
 			vals[name] = val
 		}
 	}
+	if len(vals) == 0 {
+		return nil // nothing to apply: leave the sections unwritten, for they may be shared (Validate)
+	}
 	var problems []Problem
 	var known []string
 	for _, s := range sections {

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"cmp"
+	"slices"
+
 	"go.uber.org/fx"
 )
 
@@ -28,6 +31,9 @@ var Module = fx.Module("lameduck.config",
 		Env      Environment `optional:"true"`
 		Sections []Section   `group:"lameduck.config"`
 	}) (Loaded, error) {
+		// Fx hands a value group over in random order: sort it, so that
+		// the problems come out in the same order every run.
+		slices.SortFunc(p.Sections, func(a, b Section) int { return cmp.Compare(a.Key, b.Key) })
 		return Loaded{}, Load(p.Env, p.Sections...)
 	}),
 )
