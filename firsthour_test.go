@@ -105,8 +105,8 @@ servers:
 	}
 
 	// The same environment given to a program whose main is
-	// lameduck.Run: it exits with ExitFailed, and the message is the last
-	// thing it prints. lameduck.Module validates the sections in the order
+	// lameduck.Run: it exits with ExitFailed, and the message is all it
+	// prints. lameduck.Module validates the sections in the order
 	// of their keys (admin, log, servers, stop, tasks, websocket), every
 	// run the same.
 	runWant := append(slices.Clone(want[:5]), want[8], want[6], want[5], want[7])
@@ -124,8 +124,8 @@ servers:
 	if !errors.As(err, &ee) || ee.ExitCode() != lifecycle.ExitFailed {
 		t.Fatalf("lameduck.Run: %v, want exit status %d\n%s", err, lifecycle.ExitFailed, stderr.String())
 	}
-	if !strings.HasSuffix(stderr.String(), "\n"+wantMsg+"\n") {
-		t.Errorf("lameduck.Run's standard error does not end with the message:\n%s", stderr.String())
+	if stderr.String() != wantMsg+"\n" {
+		t.Errorf("lameduck.Run's standard error is not just the message:\n%s", stderr.String())
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("lameduck.Run printed to standard output: %q", stdout.String())

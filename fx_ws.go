@@ -87,5 +87,11 @@ func WebSocketHub(name, server, pattern string, newOptions any) fx.Option {
 		fx.Provide(fx.Annotate(func(h *wsmodule.Hub) httpmodule.Route {
 			return httpmodule.Route{Server: server, Pattern: pattern, Handler: h, Module: "websocket hub " + name}
 		}, fx.ParamTags(hubName), fx.ResultTags(`group:"`+RouteGroup+`"`))),
+		fx.Invoke(fx.Annotate(func(hs *wsmodule.Hubs) error {
+			if hs == nil {
+				return fmt.Errorf("lameduck: WebSocketHub(%q): the app lacks lameduck's modules (lameduck.Module or lameduck.WithConfig), so the hub would never drain", name)
+			}
+			return nil
+		}, fx.ParamTags(`optional:"true"`))),
 	)
 }

@@ -94,13 +94,13 @@ func composeConfig(p sectionsParams) Config {
 // modules are the lameduck modules without a configuration source.
 var modules = fx.Options(
 	fx.Provide(NewLogger),
-	fx.WithLogger(func(l *zap.Logger) fxevent.Logger {
-		// Fx's own events (provides, invokes, hooks) are debug detail;
-		// its errors are not.
-		zl := &fxevent.ZapLogger{Logger: l.Named("fx")}
-		zl.UseLogLevel(zapcore.DebugLevel)
-		return zl
-	}),
+	// Fx's own events (provides, invokes, hooks) are debug detail, and its
+	// errors reach the caller anyway: app.Err, app.Start and app.Stop
+	// return them, and Run prints them. A logger that depended on the
+	// configuration would make Fx replay every event to the console when
+	// the configuration is bad. To see Fx's events, pass fx.WithLogger after
+	// lameduck's options.
+	fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
 	lifecycleModule,
 	httpModule,
 	wsModule,

@@ -118,7 +118,11 @@ func (s Settings) Validate() error {
 	var c setting.Check
 	var addrs []claim
 	for _, name := range slices.Sorted(maps.Keys(s)) {
-		if name == AdminServer {
+		switch {
+		case !validName(name):
+			c.Add(name, name, "a server name of lower-case letters and digits, starting with a letter (it becomes part of LAMEDUCK_SERVERS_<NAME>_*)")
+			continue
+		case name == AdminServer:
 			c.Add(name, name, fmt.Sprintf("a name other than %q, which the admin server has (admin.addr)", AdminServer))
 			continue
 		}
@@ -177,6 +181,20 @@ func (s ServerSettings) validate(c *setting.Check, name string, addrs *[]claim) 
 	c.Int("maxConcurrentStreams", s.MaxConcurrentStreams, 1, 1<<20)
 	c.Int("maxConns", s.MaxConns, 0, 1<<24)
 	c.Duration("h2IdleGrace", s.H2IdleGrace, 0, 10*time.Minute)
+}
+
+// validName reports whether name can name a server: lower-case letters and
+// digits, starting with a letter.
+func validName(name string) bool {
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkAddr reports whether addr, the setting key, is a valid host:port.
