@@ -3,19 +3,25 @@ package lameduck_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/lameduck/lameduck"
+	"github.com/lameduck/lameduck/config"
 	"github.com/lameduck/lameduck/lifecycle"
 )
 
@@ -33,7 +39,9 @@ func TestMain(m *testing.M) {
 }
 
 // child runs an app whose shutdown step behaves as mode says, and returns
-// RunApp's exit status. It prints "ready" when started.
+// RunApp's exit status. It prints "ready" when started, "phase <name>" when
+// a phase of the stop begins, "signal 2" when it has counted a second stop
+// signal, and "report <JSON>" when the stop has ended.
 func child(mode string) int {
 	cfg := lameduck.DefaultConfig(nil)
 	cfg.Stop.Total = 6 * time.Second
@@ -55,28 +63,64 @@ func child(mode string) int {
 		step = func(context.Context) error { return nil }
 	case "stuck": // ignores its context: abandoned, exit 3
 		step = func(context.Context) error { select {} }
+	case "stuck-long-grace": // the same, with 5s for a third signal after the second
+		cfg.Stop.ForceGrace = 5 * time.Second
+		cfg.Stop.Total, cfg.Stop.Reserve = 60*time.Second, 20*time.Second
+		cfg.Log.Level = "warn" // the second signal's warning reaches the hook below
+		step = func(context.Context) error { select {} }
 	case "prestop": // a long preStop delay that a second signal skips
 		cfg.Stop.PreStopDelay = 2 * time.Second
 		step = func(context.Context) error { return nil }
 	}
+	var mu sync.Mutex
+	say := func(line string) { mu.Lock(); fmt.Println(line); mu.Unlock() }
 	app := fx.New(
 		fx.StopTimeout(cfg.Stop.FxStopTimeout()),
 		lameduck.WithConfig(cfg),
 		fx.Provide(lameduck.AsStep(func() lifecycle.Step { return lifecycle.NewStep(lifecycle.Shutdown, "http.child", step) })),
+		fx.Provide(lameduck.AsObserver(func() lifecycle.Observer {
+			return lifecycle.ObserverFunc(func(e lifecycle.Event) {
+				switch e.Kind {
+				case lifecycle.PhaseStarted:
+					say("phase " + e.Phase.String())
+				case lifecycle.StopEnded:
+					b, _ := json.Marshal(e.Report)
+					say("report " + string(b))
+				}
+			})
+		})),
+		// The coordinator's warning for a second signal, as a line the
+		// parent waits for before it sends a third.
+		fx.Decorate(func(l *zap.Logger) *zap.Logger {
+			return l.WithOptions(zap.Hooks(func(e zapcore.Entry) error {
+				if strings.HasPrefix(e.Message, "second stop signal") {
+					say("signal 2")
+				}
+				return nil
+			}))
+		}),
 		fx.Invoke(func(lc fx.Lifecycle) {
-			lc.Append(fx.StartHook(func() { fmt.Println("ready") }))
+			lc.Append(fx.StartHook(func() { say("ready") }))
 		}),
 	)
 	return lameduck.RunApp(app)
 }
 
-// runChild starts the test binary as a child in mode, waits until it serves,
-// sends it the signals with the given gaps, and returns its exit code and
-// how long it ran after the first signal.
-func runChild(t *testing.T, mode string, signals ...time.Duration) (int, time.Duration) {
+// childRun is a child process: its exit status and its stop report (nil if
+// it printed none).
+type childRun struct {
+	code   int
+	report *lifecycle.StopReport
+	stderr string
+}
+
+// runChild starts the test binary as a child in mode and, for each line of
+// script in turn, waits until the child prints it and then sends it
+// SIGTERM. It returns how the child ended.
+func runChild(t *testing.T, mode string, script ...string) childRun {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	cmd.Env = append(environWithout(os.Environ(), config.EnvPrefix, "KUBERNETES_SERVICE_HOST="), childEnv+"="+mode)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -86,58 +130,109 @@ func runChild(t *testing.T, mode string, signals ...time.Duration) (int, time.Du
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || sc.Text() != "ready" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("child did not start: %q\n%s", sc.Text(), stderr.String())
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var run childRun
+	read := func(line string) {
+		if rest, ok := strings.CutPrefix(line, "report "); ok {
+			run.report = new(lifecycle.StopReport)
+			if err := json.Unmarshal([]byte(rest), run.report); err != nil {
+				t.Errorf("the child's report: %v", err)
+			}
+		}
 	}
-	start := time.Now()
-	for _, gap := range signals {
-		time.Sleep(gap) // spacing between a person's Ctrl-C presses, not a wait for an event
+	hang := time.NewTimer(time.Minute) // a guard against a child that hangs, not a measurement
+	defer hang.Stop()
+	for _, want := range script {
+	wait:
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					_ = cmd.Wait()
+					t.Fatalf("the child ended before it printed %q\n%s", want, stderr.String())
+				}
+				read(line)
+				if line == want {
+					break wait
+				}
+			case <-hang.C:
+				_ = cmd.Process.Kill()
+				t.Fatalf("the child did not print %q\n%s", want, stderr.String())
+			}
+		}
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 	}
+	for line := range lines {
+		read(line)
+	}
 	err = cmd.Wait()
-	took := time.Since(start)
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
-		return 0, took
 	case errors.As(err, &ee):
-		return ee.ExitCode(), took
+		run.code = ee.ExitCode()
+	default:
+		t.Fatalf("child: %v\n%s", err, stderr.String())
 	}
-	t.Fatalf("child: %v\n%s", err, stderr.String())
-	return 0, 0
+	run.stderr = stderr.String()
+	return run
 }
 
+// The exit status says how the stop went, and the stop ends within its
+// budget as the child's own report measures it; each signal is sent when
+// the child has reached the point it is meant for, not after a pause.
 func TestExitStatusTellsHowTheStopWent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	t.Parallel()
-	for _, tc := range []struct {
-		name    string
-		mode    string
-		signals []time.Duration
-		want    int
-		within  time.Duration
-	}{
-		{"clean stop exits 0", "clean", []time.Duration{0}, lifecycle.ExitClean, 2 * time.Second},
-		{"forced stop exits 3 within the budget", "stuck", []time.Duration{0}, lifecycle.ExitForced, 6*time.Second + 200*time.Millisecond},
-		{"second signal skips the preStop delay", "prestop", []time.Duration{0, 100 * time.Millisecond}, lifecycle.ExitClean, 1500 * time.Millisecond},
-		{"third signal exits at once with 4", "stuck", []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond}, lifecycle.ExitAborted, 900 * time.Millisecond},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			code, took := runChild(t, tc.mode, tc.signals...)
-			if code != tc.want {
-				t.Errorf("exit status %d, want %d", code, tc.want)
-			}
-			if took > tc.within {
-				t.Errorf("child ran %v after the first signal, want at most %v", took, tc.within)
-			}
-		})
-	}
+	t.Run("clean stop exits 0", func(t *testing.T) {
+		t.Parallel()
+		run := runChild(t, "clean", "ready")
+		if run.code != lifecycle.ExitClean || run.report == nil || !run.report.Clean() {
+			t.Errorf("exit status %d, report %v; want 0 and a clean report\n%s", run.code, run.report, run.stderr)
+		}
+	})
+	t.Run("forced stop exits 3 within the budget", func(t *testing.T) {
+		t.Parallel()
+		run := runChild(t, "stuck", "ready")
+		if run.code != lifecycle.ExitForced || run.report == nil {
+			t.Fatalf("exit status %d, report %v; want 3 and a report\n%s", run.code, run.report, run.stderr)
+		}
+		if run.report.Duration > run.report.Budget {
+			t.Errorf("the stop took %v of a %v budget", run.report.Duration, run.report.Budget)
+		}
+		sd, _ := run.report.Phase(lifecycle.Shutdown)
+		if i := slices.IndexFunc(sd.Steps, func(s lifecycle.StepReport) bool { return s.Name == "http.child" }); i < 0 || sd.Steps[i].Outcome != lifecycle.StepAbandoned {
+			t.Errorf("shutdown steps %+v, want the stuck step abandoned", sd.Steps)
+		}
+	})
+	t.Run("second signal skips the preStop delay", func(t *testing.T) {
+		t.Parallel()
+		run := runChild(t, "prestop", "ready", "phase prestop-delay")
+		if run.code != lifecycle.ExitClean || run.report == nil {
+			t.Fatalf("exit status %d, report %v; want 0 and a report\n%s", run.code, run.report, run.stderr)
+		}
+		pd, _ := run.report.Phase(lifecycle.PreStopDelay)
+		if pd.Outcome != lifecycle.PhaseCutShort || pd.Duration >= 2*time.Second || run.report.Signals != 2 {
+			t.Errorf("preStop %s after %v with %d signals, want cut short by the second signal", pd.Outcome, pd.Duration, run.report.Signals)
+		}
+	})
+	t.Run("third signal exits at once with 4", func(t *testing.T) {
+		t.Parallel()
+		run := runChild(t, "stuck-long-grace", "ready", "phase shutdown", "signal 2")
+		if run.code != lifecycle.ExitAborted || run.report != nil {
+			t.Errorf("exit status %d, report %v; want 4 and no report (the stop was abandoned)\n%s", run.code, run.report, run.stderr)
+		}
+	})
 }

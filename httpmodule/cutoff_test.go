@@ -1,11 +1,11 @@
 package httpmodule
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/lameduck/lameduck/lifecycle"
@@ -62,98 +62,92 @@ func TestHandlerIgnoringContextIsCutAndNamed(t *testing.T) {
 }
 
 // A long-poll that honours its context returns when the shutdown phase
-// reaches its deadline: request contexts derive from the server's base
-// context, which the stop cancels then.
+// reaches its deadline, not before and not at the force deadline: request
+// contexts derive from the server's base context, which the stop cancels
+// then. In fake time, over net.Pipe, "when" is exact.
 func TestLongPollReturnsAtShutdownDeadline(t *testing.T) {
-	entered := make(chan struct{})
-	var returnedAt time.Time
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /poll", func(w http.ResponseWriter, r *http.Request) {
-		close(entered)
-		<-r.Context().Done()
-		returnedAt = time.Now()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	s := startServer(t, testServerConfig(), mux)
-	const shutdown = 400 * time.Millisecond
-	c, events := coordinator(t, testStop(shutdown), s)
-	client := h1Client(t)
+	synctest.Test(t, func(t *testing.T) {
+		entered := make(chan struct{})
+		var returnedAt time.Time
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /poll", func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-r.Context().Done()
+			returnedAt = time.Now()
+			w.WriteHeader(http.StatusNoContent)
+		})
+		s, pn := startPipeServer(t, mux)
+		const shutdown = 400 * time.Millisecond
+		c, events := coordinator(t, testStop(shutdown), s)
+		client := pn.client(t, false)
 
-	type result struct {
-		status int
-		err    error
-	}
-	got := make(chan result, 1)
-	go func() {
-		resp, err := client.Get(url(s, "/poll"))
-		if err != nil {
-			got <- result{err: err}
-			return
+		got := make(chan int, 1)
+		go func() {
+			resp, err := client.Get("http://pipe/poll")
+			if err != nil {
+				got <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			got <- resp.StatusCode
+		}()
+		<-entered
+		done := stopAsync(c)
+		started := waitFor(t, events, lifecycle.PhaseStarted, lifecycle.Shutdown)
+		if status := <-got; status != http.StatusNoContent {
+			t.Fatalf("long-poll: status %d, want 204", status)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		got <- result{status: resp.StatusCode}
-	}()
-	<-entered
-	done := stopAsync(c)
-	started := waitFor(t, events, lifecycle.PhaseStarted, lifecycle.Shutdown)
-	r := <-got
-	rep := <-done
-	if r.err != nil || r.status != http.StatusNoContent {
-		t.Fatalf("long-poll: status %d err %v, want 204", r.status, r.err)
-	}
-	// The deadline is the phase's; the handler must return at it, not
-	// before and not at the force deadline.
-	if early := started.Deadline.Sub(returnedAt); early > 0 {
-		t.Errorf("long-poll returned %v before the shutdown deadline", early)
-	}
-	if late := returnedAt.Sub(started.Deadline); late > 100*time.Millisecond {
-		t.Errorf("long-poll returned %v after the shutdown deadline", late)
-	}
-	if cut := rep.Stragglers(); len(cut) != 0 {
-		t.Errorf("stragglers %v, want none: the long-poll returned", cut)
-	}
+		rep := <-done
+		if !returnedAt.Equal(started.Deadline) {
+			t.Errorf("long-poll returned %v after the shutdown deadline, want at it", returnedAt.Sub(started.Deadline))
+		}
+		if cut := rep.Stragglers(); len(cut) != 0 {
+			t.Errorf("stragglers %v, want none: the long-poll returned", cut)
+		}
+	})
 }
 
 // Stop latency: with no preStop delay and one request that ends at t, the
-// shutdown phase ends right after t, not at the next tick of Shutdown's
-// polling (which would be up to 500ms later). The bound here is generous
-// for a loaded machine; BenchmarkShutdownAfterLastRequest measures it.
+// shutdown phase ends at t, not at the next tick of Shutdown's polling
+// (which backs off to 500ms steps). In fake time, over net.Pipe, the lag is
+// exactly zero; BenchmarkShutdownAfterLastRequest measures it on real
+// sockets.
 func TestShutdownEndsRightAfterLastRequest(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	var endedAt time.Time
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
-		close(entered)
-		<-release
-		io.WriteString(w, "ok")
-		endedAt = time.Now()
-	})
-	s := startServer(t, testServerConfig(), mux)
-	c, events := coordinator(t, testStop(10*time.Second), s)
-	client := h1Client(t)
+	synctest.Test(t, func(t *testing.T) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		var endedAt time.Time
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /work", func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-release
+			io.WriteString(w, "ok")
+			endedAt = time.Now()
+		})
+		s, pn := startPipeServer(t, mux)
+		c, events := coordinator(t, testStop(10*time.Second), s)
+		client := pn.client(t, false)
 
-	go func() {
-		resp, err := client.Get(url(s, "/work"))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+		go func() {
+			resp, err := client.Get("http://pipe/work")
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		<-entered
+		done := stopAsync(c)
+		waitFor(t, events, lifecycle.PhaseStarted, lifecycle.Shutdown)
+		time.Sleep(300 * time.Millisecond) // Shutdown's polling backs off meanwhile
+		close(release)
+		ended := waitFor(t, events, lifecycle.PhaseEnded, lifecycle.Shutdown)
+		rep := <-done
+		phaseEnd := rep.Start.Add(ended.PhaseReport.Start + ended.PhaseReport.Duration)
+		if lag := phaseEnd.Sub(endedAt); lag != 0 {
+			t.Errorf("shutdown phase ended %v after the last request; want at once (plain Shutdown: at its next poll, up to 500ms)", lag)
 		}
-	}()
-	<-entered
-	done := stopAsync(c)
-	waitFor(t, events, lifecycle.PhaseStarted, lifecycle.Shutdown)
-	// Let Shutdown's polling back off to its 500ms steps first.
-	time.AfterFunc(300*time.Millisecond, func() { close(release) })
-	ended := waitFor(t, events, lifecycle.PhaseEnded, lifecycle.Shutdown)
-	rep := <-done
-	phaseEnd := rep.Start.Add(ended.PhaseReport.Start + ended.PhaseReport.Duration)
-	if lag := phaseEnd.Sub(endedAt); lag > 100*time.Millisecond || lag < 0 {
-		t.Errorf("shutdown phase ended %v after the last request; want within 100ms (plain Shutdown: up to 500ms)", lag)
-	}
-	if !rep.Clean() {
-		t.Errorf("stop not clean:\n%s", rep)
-	}
+		if !rep.Clean() {
+			t.Errorf("stop not clean:\n%s", rep)
+		}
+	})
 }
-
-var _ = context.Background

@@ -37,8 +37,10 @@ type Server struct {
 
 	lameDuck atomic.Bool
 	// onAccept, if set (by tests), is called when a connection has been
-	// accepted.
+	// accepted; listen, if set (by tests), replaces the TCP listener, for
+	// tests that run a server in a synctest bubble over net.Pipe.
 	onAccept func()
+	listen   func(ctx context.Context) (net.Listener, error)
 
 	mu   sync.Mutex
 	run  *serverRun // the running instance, nil when stopped
@@ -97,8 +99,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.run != nil {
 		return fmt.Errorf("httpmodule: server %q: already started on %s", s.name, s.run.addr)
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	listen := s.listen
+	if listen == nil {
+		listen = func(ctx context.Context) (net.Listener, error) {
+			var lc net.ListenConfig
+			return lc.Listen(ctx, "tcp", s.cfg.Addr)
+		}
+	}
+	ln, err := listen(ctx)
 	if err != nil {
 		if s.addrKey != "" {
 			return fmt.Errorf("httpmodule: server %q: %w; free the address or change %s", s.name, err, s.addrKey)

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -81,6 +82,24 @@ func (s StepReport) MarshalJSON() ([]byte, error) {
 		out.Err = s.Err.Error()
 	}
 	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; Err comes back as an error
+// with the message.
+func (s *StepReport) UnmarshalJSON(b []byte) error {
+	type plain StepReport
+	var in struct {
+		plain
+		Err string
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*s = StepReport(in.plain)
+	if in.Err != "" {
+		s.Err = errors.New(in.Err)
+	}
+	return nil
 }
 
 // PhaseReport is what one phase did.
