@@ -658,3 +658,37 @@ func TestSpreadWindowFitsThePhase(t *testing.T) {
 		}
 	})
 }
+
+// A step learns why its context ended: the phase deadline
+// (DeadlineExceeded, cause ErrPhaseDeadline) or a second signal (Canceled,
+// cause ErrSecondSignal), every time the same.
+func TestStepContextSaysWhyItEnded(t *testing.T) {
+	for _, signal := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			cfg := stopCfg()
+			cfg.PreStopDelay = 0
+			c := lifecycle.New(cfg)
+			entered := make(chan struct{})
+			var err, cause error
+			must(t, c.Register(lifecycle.NewStep(lifecycle.Shutdown, "probe", func(ctx context.Context) error {
+				close(entered)
+				<-ctx.Done()
+				err, cause = ctx.Err(), context.Cause(ctx)
+				return nil
+			})))
+			c.Interrupt("signal terminated")
+			<-entered
+			if signal {
+				c.Interrupt("signal terminated")
+			}
+			<-c.Done()
+			wantErr, wantCause := context.DeadlineExceeded, lifecycle.ErrPhaseDeadline
+			if signal {
+				wantErr, wantCause = context.Canceled, lifecycle.ErrSecondSignal
+			}
+			if err != wantErr || cause != wantCause {
+				t.Errorf("second signal %v: ctx.Err() %v, cause %v; want %v, %v", signal, err, cause, wantErr, wantCause)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,6 +20,15 @@ const (
 	// ExitAborted: a third signal ended the process at once, in the middle
 	// of the stop.
 	ExitAborted = 4
+)
+
+// The causes of a step's context ending (context.Cause).
+var (
+	// ErrPhaseDeadline: the phase reached its deadline (ctx.Err() is
+	// context.DeadlineExceeded, unless the budget's end moved before it).
+	ErrPhaseDeadline = fmt.Errorf("lifecycle: the phase reached its deadline: %w", context.DeadlineExceeded)
+	// ErrSecondSignal: a second stop signal forced the phase.
+	ErrSecondSignal = errors.New("lifecycle: a second stop signal forced the phase")
 )
 
 // errAbandoned is the error of a step that did not return by its force

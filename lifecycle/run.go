@@ -70,14 +70,18 @@ func (c *Coordinator) notify(e Event) {
 func (c *Coordinator) runPhase(p Phase, steps []Step, stopStart time.Time) PhaseReport {
 	r := c.startPhase(p, steps, stopStart)
 	defer c.endPhase(r)
-	ctx, cancel := context.WithDeadline(context.WithValue(context.Background(), forceDeadlineKey{}, r.forceBy()), r.deadline)
-	defer cancel()
+	// The steps' context ends at the phase deadline (Err DeadlineExceeded,
+	// cause ErrPhaseDeadline) or when a second signal forces the phase
+	// (Err Canceled, cause ErrSecondSignal).
+	base, cancel := context.WithCancelCause(context.WithValue(context.Background(), forceDeadlineKey{}, r.forceBy()))
+	defer cancel(nil)
+	ctx, stop := context.WithDeadlineCause(base, r.deadline, ErrPhaseDeadline)
+	defer stop()
 	for i, s := range steps {
 		go func() { r.results <- stepResult{i, c.runStep(ctx, s)} }()
 	}
-	if cause := r.await(); cause != "" {
+	if cause := r.await(ctx, cancel); cause != "" {
 		r.report.Outcome, r.report.ForcedBy, r.report.ForcedAt = PhaseForced, cause, time.Since(r.start)
-		cancel() // tell the steps to force-close
 		r.awaitUntil(r.forceBy())
 		r.abandonRest()
 	}
@@ -163,17 +167,23 @@ func (r *phaseRun) forceBy() time.Time {
 
 // await waits for every step to return (and, in the preStop delay, for the
 // delay to pass) and returns what forced the phase, or "" if nothing did.
-func (r *phaseRun) await() ForceCause {
-	timer := time.NewTimer(r.alloc)
-	defer timer.Stop()
+// ctx is the steps' context; cancel ends it early: when a second signal
+// forces the phase, or when the budget's end moves before the deadline.
+func (r *phaseRun) await(ctx context.Context, cancel context.CancelCauseFunc) ForceCause {
 	// The preStop delay is a wait of its own: the phase lasts until its
 	// deadline unless a signal or the budget cuts it short.
 	delaying := r.phase == PreStopDelay && r.alloc > 0
+	var moved *time.Timer
+	defer func() {
+		if moved != nil {
+			moved.Stop()
+		}
+	}()
 	for r.pending > 0 || delaying {
 		select {
 		case res := <-r.results:
 			r.record(res)
-		case <-timer.C:
+		case <-ctx.Done():
 			if delaying && r.pending == 0 {
 				return ""
 			}
@@ -189,12 +199,16 @@ func (r *phaseRun) await() ForceCause {
 				delaying = false
 				r.report.Outcome = PhaseCutShort
 			default:
+				cancel(ErrSecondSignal)
 				return ForcedBySignal
 			}
 		case <-r.moveCh:
 			if d := r.c.budgetEnd().Add(-r.c.cfg.Reserve); d.Before(r.deadline) {
 				r.deadline = d
-				timer.Reset(time.Until(d))
+				if moved != nil {
+					moved.Stop()
+				}
+				moved = time.AfterFunc(time.Until(d), func() { cancel(ErrPhaseDeadline) })
 			}
 		}
 	}
