@@ -1,6 +1,8 @@
 module github.com/lameduck/lameduck/bench
 
-go 1.25.0
+go 1.26.0
+
+toolchain go1.27.4
 
 replace github.com/lameduck/lameduck => ../
 

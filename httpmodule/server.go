@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -114,6 +115,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("httpmodule: server %q: %w; free the address or choose another", s.name, err)
 	}
 	s.lameDuck.Store(false)
+	if slices.Contains(s.cfg.Protocols, H2C) {
+		warnGoVersion(s.log)
+	}
 	run := newServerRun(s, ln)
 	s.run, s.last = run, run
 	run.start()
