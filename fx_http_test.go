@@ -196,6 +196,28 @@ func TestStartFailsOnAddressInUse(t *testing.T) {
 	}
 }
 
+// A busy admin address names the admin server's own setting, admin.addr and
+// LAMEDUCK_ADMIN_ADDR, which is what to change: there is no servers.admin.
+func TestStartFailsOnBusyAdminAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	cfg := testConfig(httpStop())
+	cfg.Admin.Addr = busy.Addr().String()
+	app := newApp(t, cfg)
+	err = app.Start(context.Background())
+	if err == nil {
+		_ = app.Stop(context.Background())
+		t.Fatal("start succeeded on a busy admin address")
+	}
+	want := `httpmodule: server "admin": listen tcp ` + busy.Addr().String() + `: bind: address already in use; free the address or change admin.addr (LAMEDUCK_ADMIN_ADDR)`
+	if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "servers.admin") {
+		t.Errorf("error %q\nwant it to contain %q", err, want)
+	}
+}
+
 // A route for a server that is not configured fails fx.New.
 func TestRouteForUnknownServerFailsStartup(t *testing.T) {
 	app := newApp(t, testConfig(httpStop()), fx.Provide(lameduck.AsRoute(func() httpmodule.Route {
