@@ -1,7 +1,7 @@
 // Command benchsuite builds and runs every benchmark comparison of
 // lameduck, each with its baseline in the same run, and writes the report:
 // docs/benchmarks.md with a table per comparison (medians, ratios to the
-// baseline, variation, the module issues' targets), SVG charts, and the raw
+// baseline, variation, the targets), SVG charts, and the raw
 // results.
 //
 // From the bench directory:

@@ -84,7 +84,7 @@ func (r *report) markdown(detailsDir string) string {
 	p("- Each figure is the **median** of the rounds. The rounds are interleaved (every benchmark once per round), so that drift of a shared machine spreads over all of them.\n")
 	p("- **±** is the 95%% confidence interval of the median, as benchstat computes it (`golang.org/x/perf/benchmath`, no assumption about the distribution), in percent of the median. With fewer than 6 runs there is no such interval and the spread of the runs is shown instead.\n")
 	p("- **vs _baseline_** is the ratio to the baseline in the same case, measured in the same run: the median of the per-round ratios (in each round the implementation and its baseline run back to back, so a round's ratio cancels the drift between rounds), with its own ±. Below 1× means less time, memory or latency than the baseline; for throughput, above 1× means more.\n")
-	p("- **Targets** come from the module issues (issue 3: httpmodule, 4: wsmodule, 5: bgwork); the ones not met say **NOT MET**. Nothing here fails on a number: the suite fails only if a benchmark fails.\n")
+	p("- **Targets** state a goal and why it matters to a user; the ones not met say **NOT MET**. Nothing here fails on a number: the suite fails only if a benchmark fails.\n")
 	p("- The machine is a shared 2-core box: absolute numbers move from run to run, ratios much less.\n")
 	p("- Raw results, in the Go benchmark format, are in [benchmarks/raw/](benchmarks/raw/), one file per benchmark job; to summarize one again with benchstat: `cd bench && go tool benchstat -col /impl ../docs/benchmarks/raw/http-shutdown.txt` (the key after `-col` is the table's second column: `impl`, `lib`, `hub`, `server` or `app`).\n\n")
 

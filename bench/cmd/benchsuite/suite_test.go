@@ -148,7 +148,7 @@ func TestBuildTable(t *testing.T) {
 		t.Errorf("h2c checks %+v, want one, not met", c)
 	}
 	md := tb.markdown()
-	for _, want := range []string{"| proto=http1 | lameduck | 60 ms spread 33% (n=2) | 0.25× spread 41% (n=2) | < 100 ms (issue 3): met (60 ms) |",
+	for _, want := range []string{"| proto=http1 | lameduck | 60 ms spread 33% (n=2) | 0.25× spread 41% (n=2) | < 100 ms: a stop waits for work, not for idle connections: met (60 ms) |",
 		"plain (baseline)", "**NOT MET** (300 ms)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("table lacks %q:\n%s", want, md)

@@ -36,9 +36,9 @@ type tableSpec struct {
 	note     string // markdown under the table
 }
 
-// A target is a goal stated in a module issue, checked against one row.
+// A target is a goal, with the reason for it, checked against one row.
 type target struct {
-	text    string                        // "≤ 30 ns/op, 0 allocs (issue 3)"
+	text    string                        // "≤ 2 ms: a stop is as long as its work"
 	applies func(cs, impl string) bool    // the rows it is checked on
 	check   func(v lookup) (bool, string) // met, and what was measured
 }
