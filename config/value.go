@@ -127,6 +127,14 @@ func setString(v reflect.Value, s string) error {
 		}
 		return err
 	}
+	if v.Kind() == reflect.Slice {
+		return setList(v, s)
+	}
+	return setScalar(v, s)
+}
+
+// setScalar parses s into v, a bool, number or string setting.
+func setScalar(v reflect.Value, s string) error {
 	switch v.Kind() {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(s)
@@ -154,22 +162,26 @@ func setString(v reflect.Value, s string) error {
 		v.SetFloat(f)
 	case reflect.String:
 		v.SetString(s)
-	case reflect.Slice:
-		var items []string
-		for item := range strings.SplitSeq(s, ",") {
-			if item = strings.TrimSpace(item); item != "" {
-				items = append(items, item)
-			}
-		}
-		out := reflect.MakeSlice(v.Type(), len(items), len(items))
-		for i, item := range items {
-			if err := setString(out.Index(i), item); err != nil {
-				return fmt.Errorf("a list whose item %q is %w", item, err)
-			}
-		}
-		v.Set(out)
 	default:
 		return fmt.Errorf("a value of a type this loader cannot read (%s): a bug of the program", v.Type())
 	}
+	return nil
+}
+
+// setList parses s, comma-separated items, into the list v.
+func setList(v reflect.Value, s string) error {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	out := reflect.MakeSlice(v.Type(), len(items), len(items))
+	for i, item := range items {
+		if err := setString(out.Index(i), item); err != nil {
+			return fmt.Errorf("a list whose item %q is %w", item, err)
+		}
+	}
+	v.Set(out)
 	return nil
 }

@@ -203,16 +203,24 @@ func (r *phaseRun) await(ctx context.Context, cancel context.CancelCauseFunc) Fo
 				return ForcedBySignal
 			}
 		case <-r.moveCh:
-			if d := r.c.budgetEnd().Add(-r.c.cfg.Reserve); d.Before(r.deadline) {
-				r.deadline = d
-				if moved != nil {
-					moved.Stop()
-				}
-				moved = time.AfterFunc(time.Until(d), func() { cancel(ErrPhaseDeadline) })
-			}
+			r.moveDeadline(&moved, cancel)
 		}
 	}
 	return ""
+}
+
+// moveDeadline brings the phase's deadline forward to the budget's end,
+// less the reserve, if that is earlier: moved ends the steps' context then.
+func (r *phaseRun) moveDeadline(moved **time.Timer, cancel context.CancelCauseFunc) {
+	d := r.c.budgetEnd().Add(-r.c.cfg.Reserve)
+	if !d.Before(r.deadline) {
+		return
+	}
+	r.deadline = d
+	if *moved != nil {
+		(*moved).Stop()
+	}
+	*moved = time.AfterFunc(time.Until(d), func() { cancel(ErrPhaseDeadline) })
 }
 
 // awaitUntil collects the results of the steps that return before t.
