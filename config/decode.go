@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lameduck/lameduck/setting"
 )
 
 // maxDecodeSteps bounds the work of decoding one file, so that a document
@@ -193,7 +195,7 @@ func (d *nodeDecoder) entries(n *yaml.Node, v reflect.Value, path []string) {
 	}
 	for _, p := range d.pairs(n, path) {
 		name := p.key.Value
-		if !validEntryName(name) {
+		if !setting.ValidName(name) {
 			d.add(sub(path, name), p.key, name, entryNameWant)
 			continue
 		}

@@ -60,21 +60,6 @@ func newEntry(m reflect.Value, name string) reflect.Value {
 	return entry
 }
 
-// validEntryName reports whether name can name an entry of a map of
-// settings: lower-case letters and digits, starting with a letter, so that
-// every setting of it has a variable, LAMEDUCK_<SECTION>_<NAME>_<SETTING>.
-func validEntryName(name string) bool {
-	if name == "" || name[0] < 'a' || name[0] > 'z' {
-		return false
-	}
-	for _, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
-}
-
 const entryNameWant = "a name of lower-case letters and digits, starting with a letter (it becomes part of the variables' names)"
 
 func typeName(t reflect.Type) string {

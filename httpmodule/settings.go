@@ -119,7 +119,7 @@ func (s Settings) Validate() error {
 	var addrs []claim
 	for _, name := range slices.Sorted(maps.Keys(s)) {
 		switch {
-		case !validName(name):
+		case !setting.ValidName(name):
 			c.Add(name, name, "a server name of lower-case letters and digits, starting with a letter (it becomes part of LAMEDUCK_SERVERS_<NAME>_*)")
 			continue
 		case name == AdminServer:
@@ -181,20 +181,6 @@ func (s ServerSettings) validate(c *setting.Check, name string, addrs *[]claim) 
 	c.Int("maxConcurrentStreams", s.MaxConcurrentStreams, 1, 1<<20)
 	c.Int("maxConns", s.MaxConns, 0, 1<<24)
 	c.Duration("h2IdleGrace", s.H2IdleGrace, 0, 10*time.Minute)
-}
-
-// validName reports whether name can name a server: lower-case letters and
-// digits, starting with a letter.
-func validName(name string) bool {
-	if name == "" || name[0] < 'a' || name[0] > 'z' {
-		return false
-	}
-	for _, r := range name {
-		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // checkAddr reports whether addr, the setting key, is a valid host:port.

@@ -100,3 +100,19 @@ func (c *Check) Err() error {
 	}
 	return &Error{Problems: append([]Problem(nil), *c.problems...)}
 }
+
+// ValidName reports whether name can name an entry of a map of settings
+// (a server, say): lower-case letters and digits, starting with a letter,
+// so that every setting of it has an environment variable,
+// LAMEDUCK_<SECTION>_<NAME>_<SETTING>.
+func ValidName(name string) bool {
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
