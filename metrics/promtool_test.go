@@ -2,10 +2,12 @@ package metrics_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,4 +89,45 @@ func TestPromtoolAcceptsTheMetrics(t *testing.T) {
 		t.Errorf("promtool check metrics: %v\n%s\n--- /metrics:\n%s", err, out, body)
 	}
 	lameducktest.RequireClean(t, app.Stop())
+}
+
+// TestDashboardQueriesParse has promtool check every PromQL query of
+// docs/observability.md, as recording rules: each ```promql block holds
+// queries one per line, an indented line continuing the one before.
+func TestDashboardQueriesParse(t *testing.T) {
+	promtool := promtoolPath(t)
+	doc, err := os.ReadFile("../docs/observability.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queries []string
+	in := false
+	for _, line := range strings.Split(string(doc), "\n") {
+		switch {
+		case line == "```promql":
+			in = true
+		case in && line == "```":
+			in = false
+		case in && strings.TrimSpace(line) == "":
+		case in && strings.HasPrefix(line, " ") && len(queries) > 0:
+			queries[len(queries)-1] += " " + strings.TrimSpace(line)
+		case in:
+			queries = append(queries, line)
+		}
+	}
+	if len(queries) < 8 {
+		t.Fatalf("found %d queries in docs/observability.md, want the dashboard's", len(queries))
+	}
+	var rules strings.Builder
+	rules.WriteString("groups:\n  - name: docs\n    rules:\n")
+	for i, q := range queries {
+		fmt.Fprintf(&rules, "      - record: docs:query%d\n        expr: |-\n          %s\n", i, q)
+	}
+	file := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(file, []byte(rules.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("promtool check rules: %v\n%s\n--- rules:\n%s", err, out, rules.String())
+	}
 }
