@@ -334,10 +334,18 @@ func checkOrder(t *testing.T, seen []scrape, polls, sockets int) {
 			t.Errorf("the last scrape saw %s = %d, want 0", g.name, v)
 		}
 	}
-	// Readiness is 1 before the stop and 0 during it.
+	// Readiness is 1 before the stop and 0 once it began: it turns off at
+	// the stop's first instant, so a scrape may see it off a moment before
+	// the phase gauge moves, never on during a phase.
+	if seen[0].ready != 1 {
+		t.Errorf("the first scrape, before the stop: lameduck_ready %d", seen[0].ready)
+	}
 	for i, sc := range seen {
-		if want := map[bool]int{true: 1, false: 0}[sc.phase == 0]; sc.ready != want {
+		if sc.phase > 0 && sc.ready != 0 {
 			t.Errorf("scrape %d: lameduck_ready %d in phase %d", i, sc.ready, sc.phase)
+		}
+		if i > 0 && sc.ready > seen[i-1].ready {
+			t.Errorf("scrape %d: lameduck_ready back on", i)
 		}
 	}
 	// A phase's duration appears in the scrapes after it ended, and never
