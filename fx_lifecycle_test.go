@@ -220,8 +220,14 @@ func TestReadinessFollowsStartAndStop(t *testing.T) {
 	if code, _ := get(t, ts.URL+"/livez"); code != 200 {
 		t.Errorf("livez before start: %d", code)
 	}
+	if health.Started() {
+		t.Error("Started() before start")
+	}
 	if err := app.Start(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if !health.Started() {
+		t.Error("Started() false once started")
 	}
 	if code, body := get(t, ts.URL+"/readyz?verbose"); code != 200 || body != "[+]started ok\n[+]shutdown ok\n[+]db ok\nreadyz check passed\n" {
 		t.Errorf("serving: %d %q", code, body)

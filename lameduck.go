@@ -98,8 +98,8 @@ var modules = fx.Options(
 	// errors reach the caller anyway: app.Err, app.Start and app.Stop
 	// return them, and Run prints them. A logger that depended on the
 	// configuration would make Fx replay every event to the console when
-	// the configuration is bad. To see Fx's events, pass fx.WithLogger after
-	// lameduck's options.
+	// the configuration is bad. To see Fx's events, pass LogFxEvents (or
+	// fx.WithLogger) after lameduck's options.
 	fx.WithLogger(func() fxevent.Logger { return fxevent.NopLogger }),
 	lifecycleModule,
 	httpModule,

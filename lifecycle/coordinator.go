@@ -37,6 +37,7 @@ type Coordinator struct {
 	mu       sync.Mutex
 	steps    [len(phaseNames)][]Step
 	started  bool
+	start    time.Time // when the stop began, once started
 	end      time.Time // end of the budget, once started
 	current  *phaseRun
 	signals  int
@@ -144,6 +145,14 @@ func (c *Coordinator) Stopping() <-chan struct{} { return c.stopping }
 // delay the service serves as usual.
 func (c *Coordinator) Draining() <-chan struct{} { return c.draining }
 
+// Signals returns how many stop signals have arrived (see
+// [Coordinator.Interrupt]), for metrics.
+func (c *Coordinator) Signals() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.signals
+}
+
 // Done returns a channel that is closed when the stop has ended.
 func (c *Coordinator) Done() <-chan struct{} { return c.done }
 
@@ -228,7 +237,7 @@ func (c *Coordinator) begin(ctx context.Context, trigger string) {
 		c.started = true
 		c.trigger = trigger
 		start := time.Now()
-		c.end = start.Add(c.cfg.Total)
+		c.start, c.end = start, start.Add(c.cfg.Total)
 		c.tighten(ctx)
 		close(c.stopping)
 		go c.run(start, trigger)

@@ -308,9 +308,15 @@ func TestSecondSignalSkipsPreStopDelayThenForcesCurrentPhase(t *testing.T) {
 		must(t, c.Register(sleeper(r, lifecycle.Shutdown, "http", 100*time.Millisecond),
 			sleeper(r, lifecycle.Wait, "pool", time.Second)))
 		c.Interrupt("signal terminated")
+		if n := c.Signals(); n != 1 {
+			t.Errorf("Signals() = %d after the first signal, want 1", n)
+		}
 		time.Sleep(500 * time.Millisecond) // fake time: half a second into the 2s delay
 		c.Interrupt("signal terminated")
 		<-c.Done()
+		if n := c.Signals(); n != 2 {
+			t.Errorf("Signals() = %d after the second signal, want 2", n)
+		}
 		rep := c.Report()
 		pd, _ := rep.Phase(lifecycle.PreStopDelay)
 		if pd.Outcome != lifecycle.PhaseCutShort || pd.Duration != 500*time.Millisecond {
@@ -491,7 +497,12 @@ func TestObserversSeeEveryPhase(t *testing.T) {
 		obs := lifecycle.ObserverFunc(func(e lifecycle.Event) {
 			mu.Lock()
 			defer mu.Unlock()
+			if e.Trigger != lifecycle.TriggerStopCalled || e.Budget != stopCfg().Total || e.Time.IsZero() {
+				t.Errorf("event %v: trigger %q, budget %v, time %v", e.Kind, e.Trigger, e.Budget, e.Time)
+			}
 			switch e.Kind {
+			case lifecycle.StopBegan:
+				seen = append(seen, "began")
 			case lifecycle.PhaseStarted:
 				seen = append(seen, "start "+e.Phase.String())
 			case lifecycle.PhaseEnded:
@@ -502,7 +513,7 @@ func TestObserversSeeEveryPhase(t *testing.T) {
 		})
 		c := lifecycle.New(stopCfg(), lifecycle.WithObservers(obs))
 		_, _ = c.Stop(context.Background())
-		want := []string{}
+		want := []string{"began"}
 		for _, p := range lifecycle.Phases() {
 			want = append(want, "start "+p.String(), "end "+p.String())
 		}

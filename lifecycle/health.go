@@ -49,6 +49,9 @@ func newHealth(stopping <-chan struct{}) *Health {
 // every server and resource that registered a step has started.
 func (h *Health) MarkStarted() { h.started.Store(true) }
 
+// Started reports whether the start-up gate is open ([Health.MarkStarted]).
+func (h *Health) Started() bool { return h.started.Load() }
+
 // AddReadinessCheck adds checks that /readyz runs.
 func (h *Health) AddReadinessCheck(checks ...ReadinessCheck) {
 	h.mu.Lock()

@@ -5,7 +5,8 @@ import "time"
 // EventKind says what an [Event] reports.
 type EventKind int
 
-// Kinds of events.
+// Kinds of events. An observer sees, in this order: StopBegan, then
+// PhaseStarted and PhaseEnded for each phase, then StopEnded.
 const (
 	// PhaseStarted: a phase began; Event.Deadline is its deadline.
 	PhaseStarted EventKind = iota + 1
@@ -13,20 +14,34 @@ const (
 	PhaseEnded
 	// StopEnded: the stop ended; Event.Report is the whole report.
 	StopEnded
+	// StopBegan: the stop began, before its first phase; Event.Deadline is
+	// the end of the budget.
+	StopBegan
 )
 
 // Event is something the coordinator reports to observers while it stops.
 type Event struct {
-	Kind        EventKind
-	Phase       Phase
-	Deadline    time.Time
+	Kind  EventKind
+	Phase Phase
+	// Time is when it happened: the stop's or the phase's start, or its
+	// end.
+	Time time.Time
+	// Deadline is the phase's deadline (PhaseStarted) or the end of the
+	// budget (StopBegan).
+	Deadline time.Time
+	// Trigger says what began the stop, as [StopReport.Trigger] does.
+	Trigger string
+	// Budget is the time the stop is allowed, as known when the event
+	// happened: it shrinks when a caller's deadline is earlier than the
+	// budget's end (see [Coordinator.Stop]).
+	Budget      time.Duration
 	PhaseReport *PhaseReport
 	Report      *StopReport
 }
 
 // Observer receives the coordinator's events, for example to count them as
-// metrics. ObserveStop is called synchronously from the stop and must not
-// block.
+// metrics. ObserveStop is called synchronously from the stop, one event at
+// a time, and must not block.
 type Observer interface {
 	ObserveStop(Event)
 }

@@ -12,6 +12,7 @@ import (
 // run runs every phase in order, then publishes the report.
 func (c *Coordinator) run(start time.Time, trigger string) {
 	c.log.Info("stop begins", zap.String("trigger", trigger), zap.Duration("budget", time.Until(c.budgetEnd())))
+	c.notify(Event{Kind: StopBegan, Time: start, Deadline: c.budgetEnd()})
 	report := &StopReport{Trigger: trigger, Start: start}
 	for _, p := range Phases() {
 		c.mu.Lock()
@@ -20,7 +21,7 @@ func (c *Coordinator) run(start time.Time, trigger string) {
 		pr := c.runPhase(p, steps, start)
 		report.Phases = append(report.Phases, pr)
 		c.logPhase(pr)
-		c.notify(Event{Kind: PhaseEnded, Phase: p, PhaseReport: &pr})
+		c.notify(Event{Kind: PhaseEnded, Phase: p, Time: time.Now(), PhaseReport: &pr})
 	}
 	c.mu.Lock()
 	report.Trigger = c.trigger
@@ -34,7 +35,7 @@ func (c *Coordinator) run(start time.Time, trigger string) {
 		level = zap.WarnLevel
 	}
 	c.log.Check(level, "stop ended").Write(zap.Bool("clean", report.Clean()), zap.Duration("duration", report.Duration), report.Field())
-	c.notify(Event{Kind: StopEnded, Report: report})
+	c.notify(Event{Kind: StopEnded, Time: start.Add(report.Duration), Report: report})
 	close(c.done)
 }
 
@@ -58,7 +59,12 @@ func (c *Coordinator) logPhase(pr PhaseReport) {
 	}
 }
 
+// notify reports e to the observers, with what began the stop and the
+// budget as it stands.
 func (c *Coordinator) notify(e Event) {
+	c.mu.Lock()
+	e.Trigger, e.Budget = c.trigger, c.end.Sub(c.start)
+	c.mu.Unlock()
 	for _, o := range c.observers {
 		o.ObserveStop(e)
 	}
@@ -134,7 +140,7 @@ func (c *Coordinator) startPhase(p Phase, steps []Step, stopStart time.Time) *ph
 	if p == Shutdown {
 		close(c.draining)
 	}
-	c.notify(Event{Kind: PhaseStarted, Phase: p, Deadline: r.deadline})
+	c.notify(Event{Kind: PhaseStarted, Phase: p, Time: now, Deadline: r.deadline})
 	return r
 }
 

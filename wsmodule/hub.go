@@ -277,6 +277,9 @@ type Stats struct {
 	// Active is the number of connections open now; upgrades in progress
 	// are not counted.
 	Active int
+	// Queued is the number of data messages accepted by Send or Broadcast
+	// and not yet written, over every connection, now.
+	Queued int
 	// Accepted counts completed upgrades.
 	Accepted uint64
 	// Rejected counts refused handshakes: bad origin, malformed, or
@@ -296,10 +299,12 @@ type Stats struct {
 	ForceClosed uint64
 }
 
-// Stats returns the hub's counters.
+// Stats returns the hub's counters. It locks each connection in turn to
+// count its queue: it is for metrics and tests, not for a hot path.
 func (h *Hub) Stats() Stats {
 	return Stats{
 		Active:      h.Len(),
+		Queued:      h.queued(),
 		Accepted:    h.accepted.Load(),
 		Rejected:    h.rejected.Load(),
 		Overflows:   h.overflows.Load(),
@@ -307,4 +312,17 @@ func (h *Hub) Stats() Stats {
 		ClosedClean: h.closedClean.Load(),
 		ForceClosed: h.forced.Load(),
 	}
+}
+
+// queued counts the data messages waiting in every connection's queue.
+func (h *Hub) queued() int {
+	n := 0
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.conns {
+		c.mu.Lock()
+		n += c.pending
+		c.mu.Unlock()
+	}
+	return n
 }

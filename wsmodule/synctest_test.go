@@ -193,6 +193,10 @@ func TestSendQueueOverflow(t *testing.T) {
 				t.Fatalf("send %d: %v", i, err)
 			}
 		}
+		synctest.Wait()
+		if st := hub.Stats(); st.Queued != cfg.SendQueue {
+			t.Fatalf("stats %+v: want %d messages queued for the peer that does not read", st, cfg.SendQueue)
+		}
 		if err := c.SendText("one too many"); err != ErrQueueFull {
 			t.Fatalf("send past the queue = %v, want ErrQueueFull", err)
 		}
@@ -206,8 +210,8 @@ func TestSendQueueOverflow(t *testing.T) {
 		if d, ok := ct.at(0); !ok || d != time.Second {
 			t.Fatalf("overflowed connection ended after %v (ended %v), want 1s", d-start.Sub(ct.start), ok)
 		}
-		if st := hub.Stats(); st.Overflows != 1 || st.Active != 0 {
-			t.Fatalf("stats %+v: want 1 overflow, none active", st)
+		if st := hub.Stats(); st.Overflows != 1 || st.Active != 0 || st.Queued != 0 {
+			t.Fatalf("stats %+v: want 1 overflow, none active, nothing queued", st)
 		}
 	})
 }

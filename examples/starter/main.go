@@ -14,7 +14,8 @@
 //	GET  /download?size=N&seed=S
 //	                       N bytes that depend only on S, with a Content-Digest
 //
-// and /livez and /readyz on the admin server (:9090). SIGTERM or Ctrl-C
+// and /livez, /readyz and /metrics (Prometheus) on the admin server
+// (:9090). SIGTERM or Ctrl-C
 // stops it in order within the stop budget and prints the report.
 //
 // Settings come from the built-in defaults, the YAML file named by
@@ -35,6 +36,7 @@ import (
 	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/httpmodule"
 	"github.com/lameduck/lameduck/lifecycle"
+	"github.com/lameduck/lameduck/metrics"
 	"github.com/lameduck/lameduck/wsmodule"
 )
 
@@ -50,6 +52,9 @@ func main() {
 // adds the configuration and every lameduck module; the tests start the
 // same options with lameducktest.
 var service = fx.Options(
+	// /metrics on the admin server: what the service is draining right now
+	// and how each stop went (docs/observability.md).
+	metrics.Module,
 	// /ws: a hub named "chat" on the public server. lameduck drains it
 	// after the servers have shut down: queued messages, then close 1001.
 	lameduck.WebSocketHub("chat", "", "GET /ws", func() []wsmodule.Option {

@@ -315,3 +315,41 @@ func TestDownloadIsCheckable(t *testing.T) {
 	}
 	lameducktest.RequireClean(t, app.Stop())
 }
+
+// TestMetricsShowTheHub: /metrics on the admin server reports the open
+// WebSocket of the chat hub and the stop's phase gauge.
+func TestMetricsShowTheHub(t *testing.T) {
+	t.Parallel()
+	app := lameducktest.Start(t, service)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+app.Addr("public")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// An echo round trip: the hub serves the connection.
+	if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(app.URL(httpmodule.AdminServer) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`lameduck_websocket_connections{hub="chat"} 1`, "lameduck_stop_phase 0", "lameduck_ready 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	lameducktest.RequireClean(t, app.Stop())
+}

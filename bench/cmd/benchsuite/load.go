@@ -19,11 +19,11 @@ import (
 )
 
 // The request-path comparison: wrk (HTTP/1.1) and h2load (h2c, prior
-// knowledge) against a bare net/http server and a lameduck server with the
-// same handler and settings (cmd/loadservers), each tool in a process of its
-// own. Within a round the two servers are measured one after the other, in
-// alternating order from round to round, so that drift of a shared machine
-// hits both alike. With two or more CPUs and taskset installed, the servers
+// knowledge) against a bare net/http server, a lameduck server and a
+// lameduck server with its metrics on, with the same handler and settings
+// (cmd/loadservers), each tool in a process of its own. Within a round the
+// servers are measured one after the other, in an order that rotates from
+// round to round, so that drift of a shared machine hits them alike. With two or more CPUs and taskset installed, the servers
 // run on CPU 0 with GOMAXPROCS=1 and the load generator on CPU 1, so that
 // they do not compete for a core.
 
@@ -95,17 +95,19 @@ func (s *suite) runLoad(ctx context.Context, round int) ([]byte, error) {
 	}()
 	addrs := map[string]string{}
 	sc := bufio.NewScanner(stdout)
-	for len(addrs) < 2 && sc.Scan() {
+	servers := []string{"bare", "lameduck", "lameduck+metrics"}
+	for len(addrs) < len(servers) && sc.Scan() {
 		name, addr, _ := strings.Cut(sc.Text(), " ")
 		addrs[name] = addr
 	}
-	if addrs["bare"] == "" || addrs["lameduck"] == "" {
-		return nil, fmt.Errorf("loadservers printed %v, want the bare and lameduck addresses", addrs)
+	for _, s := range servers {
+		if addrs[s] == "" {
+			return nil, fmt.Errorf("loadservers printed %v, want the addresses of %v", addrs, servers)
+		}
 	}
-	servers := []string{"bare", "lameduck"}
-	if round%2 == 1 {
-		servers = []string{"lameduck", "bare"}
-	}
+	// Each round starts with the next server, so that each is measured
+	// first, second and third as often.
+	servers = append(servers[round%len(servers):], servers[:round%len(servers)]...)
 	var out bytes.Buffer
 	for _, tool := range []string{"wrk", "h2load"} {
 		for _, server := range servers {
