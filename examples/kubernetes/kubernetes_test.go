@@ -31,8 +31,9 @@ import (
 // The parts of the Kubernetes objects that the tests check.
 type (
 	meta struct {
-		Name   string            `yaml:"name"`
-		Labels map[string]string `yaml:"labels"`
+		Name        string            `yaml:"name"`
+		Labels      map[string]string `yaml:"labels"`
+		Annotations map[string]string `yaml:"annotations"`
 	}
 	object struct {
 		APIVersion string            `yaml:"apiVersion"`
@@ -85,6 +86,7 @@ type (
 			Value     string `yaml:"value"`
 			ValueFrom any    `yaml:"valueFrom"`
 		} `yaml:"env"`
+		StartupProbe   *probe `yaml:"startupProbe"`
 		ReadinessProbe *probe `yaml:"readinessProbe"`
 		LivenessProbe  *probe `yaml:"livenessProbe"`
 		Lifecycle      *struct {
@@ -100,6 +102,9 @@ type (
 			Path string    `yaml:"path"`
 			Port yaml.Node `yaml:"port"` // a number or a port name
 		} `yaml:"httpGet"`
+		PeriodSeconds    int `yaml:"periodSeconds"`
+		TimeoutSeconds   int `yaml:"timeoutSeconds"`
+		FailureThreshold int `yaml:"failureThreshold"`
 	}
 	serviceSpec struct {
 		Selector map[string]string `yaml:"selector"`
@@ -377,7 +382,7 @@ func TestProbesAndPortsMatchTheConfig(t *testing.T) {
 		name  string
 		probe *probe
 		path  string
-	}{{"readinessProbe", c.ReadinessProbe, "/readyz"}, {"livenessProbe", c.LivenessProbe, "/livez"}} {
+	}{{"startupProbe", c.StartupProbe, "/readyz"}, {"readinessProbe", c.ReadinessProbe, "/readyz"}, {"livenessProbe", c.LivenessProbe, "/livez"}} {
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			t.Errorf("%s: want an httpGet probe", p.name)
 			continue
