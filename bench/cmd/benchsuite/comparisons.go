@@ -196,7 +196,12 @@ func comparisons() []*comparison {
 				"connections (held by a client in a second process) and 100 h2c connections (Go's HTTP/2 " +
 				"client, one request each, which closes an idle connection when it reads the GOAWAY). Plain " +
 				"`Shutdown` returns at the next tick of its polling loop after the last connection closed; a " +
-				"lameduck server returns when it closes (`httpmodule` `BenchmarkShutdownIdle`).",
+				"lameduck server returns when it closes (`httpmodule` `BenchmarkShutdownIdle`). An h2c client " +
+				"that keeps its connection open after the GOAWAY (curl, h2load, some proxies) is closed by " +
+				"net/http one second after its last stream ended, and the shutdown waits for that: lameduck " +
+				"used to read the server's outgoing frames to half-close such a connection at once, and that " +
+				"cut the last DATA frame of responses still being flushed, so it leaves the close to net/http " +
+				"and pays up to that second (`httpmodule` `TestHTTP2ClosesIdleConnectionOneSecondAfterGoAway`).",
 			jobs: []string{"http-idle"},
 			tables: []*tableSpec{{
 				title: "Shutdown duration", job: "http-idle", bench: regexp.MustCompile(`^ShutdownIdle$`),
