@@ -20,7 +20,7 @@ import (
 // connections close after their response, HTTP/2 connections when their
 // streams are done (net/http closes a GOAWAY'd connection a second after
 // its last stream, unless the client closes it first, as Go's client
-// does). What is added: the stop returns the moment the last request and
+// does from Go 1.27 on). What is added: the stop returns the moment the last request and
 // connection are gone instead of at Shutdown's next poll, closes
 // connections that never sent a byte, and at the deadline cancels request
 // contexts, closes what is left and names what that cut off.
