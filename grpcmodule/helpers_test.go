@@ -152,3 +152,11 @@ func holdStream(t *testing.T, ctx context.Context, cc *grpc.ClientConn, hold *ho
 func lifecycleCheck(name string, f func() error) lifecycle.ReadinessCheck {
 	return lifecycle.ReadinessCheck{Name: name, Check: func(context.Context) error { return f() }}
 }
+
+func dialExample(addr string) *grpc.ClientConn {
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	return cc
+}

@@ -47,18 +47,15 @@ func Draining(ctx context.Context) <-chan struct{} {
 // tracker counts the RPCs in flight of one run of a server, so that the
 // stop can cancel their contexts at the deadline and name those it cut.
 type tracker struct {
-	mu       sync.Mutex
-	calls    map[*call]struct{}
-	draining bool
-	timers   []*time.Timer   // of the drain's spread
-	base     context.Context // cancelled at the deadline
-	cancel   context.CancelFunc
+	mu        sync.Mutex
+	calls     map[*call]struct{}
+	draining  bool
+	cancelled bool          // the deadline passed: every RPC is cancelled
+	timers    []*time.Timer // of the drain's spread
 }
 
 func newTracker() *tracker {
-	t := &tracker{calls: map[*call]struct{}{}}
-	t.base, t.cancel = context.WithCancel(context.Background())
-	return t
+	return &tracker{calls: map[*call]struct{}{}}
 }
 
 // begin records an RPC and returns its context, cancelled when the
@@ -69,13 +66,13 @@ func (t *tracker) begin(ctx context.Context, method string, stream bool) (contex
 		c.peer = p.Addr.String()
 	}
 	ctx, c.cancel = context.WithCancel(ctx)
-	stop := context.AfterFunc(t.base, c.cancel)
-	inner := c.cancel
-	c.cancel = func() { stop(); inner() }
 	t.mu.Lock()
 	t.calls[c] = struct{}{}
 	if t.draining {
 		c.tellDrain()
+	}
+	if t.cancelled {
+		c.cancel()
 	}
 	t.mu.Unlock()
 	return context.WithValue(ctx, callKey{}, c), c
@@ -122,10 +119,12 @@ func (t *tracker) stopTimers() {
 // one, and returns how many were in flight.
 func (t *tracker) cancelAll() int {
 	t.mu.Lock()
-	n := len(t.calls)
-	t.mu.Unlock()
-	t.cancel()
-	return n
+	defer t.mu.Unlock()
+	t.cancelled = true
+	for c := range t.calls {
+		c.cancel()
+	}
+	return len(t.calls)
 }
 
 // stragglers names every RPC in flight.
