@@ -47,11 +47,23 @@ func inGroup(constructor any, group string) any {
 // service answers from the same *lifecycle.Health as /readyz. Every server
 // binds its listener in an OnStart hook, so a busy address fails app.Start
 // with an error naming the server and the setting to change.
-var Module = fx.Module("lameduck.grpc",
-	config.Provide("grpc", DefaultSettings),
-	fx.Provide(newModule),
-	fx.Invoke(func(*Servers) {}),
-)
+var Module = ModuleWithDefaults(DefaultSettings)
+
+// ModuleWithDefaults is [Module] with other built-in defaults for the
+// "grpc" section: what the file and the LAMEDUCK_GRPC_* variables leave
+// unset comes from defaults(environ). A program whose gRPC server should
+// not take a fixed port unless configured starts from port 0:
+//
+//	grpcmodule.ModuleWithDefaults(func([]string) grpcmodule.Settings {
+//		return grpcmodule.Settings{"public": grpcmodule.DefaultServerSettings("127.0.0.1:0")}
+//	})
+func ModuleWithDefaults(defaults func(environ []string) Settings) fx.Option {
+	return fx.Module("lameduck.grpc",
+		config.Provide("grpc", defaults),
+		fx.Provide(newModule),
+		fx.Invoke(func(*Servers) {}),
+	)
+}
 
 // Loopback returns s with every server on 127.0.0.1 port 0, for tests:
 //

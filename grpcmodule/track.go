@@ -1,8 +1,10 @@
 package grpcmodule
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,7 +129,7 @@ func (t *tracker) cancelAll() int {
 	return len(t.calls)
 }
 
-// stragglers names every RPC in flight.
+// stragglers names every RPC in flight, the oldest first.
 func (t *tracker) stragglers(server string) []lifecycle.Straggler {
 	now := time.Now()
 	t.mu.Lock()
@@ -141,6 +143,9 @@ func (t *tracker) stragglers(server string) []lifecycle.Straggler {
 		out = append(out, lifecycle.Straggler{Kind: kind, Name: c.method,
 			Detail: "server " + server + ", peer " + c.peer, Age: now.Sub(c.start)})
 	}
+	slices.SortFunc(out, func(a, b lifecycle.Straggler) int {
+		return cmp.Or(cmp.Compare(b.Age, a.Age), cmp.Compare(a.Name, b.Name))
+	})
 	return out
 }
 
