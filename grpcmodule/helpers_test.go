@@ -62,6 +62,9 @@ var holdDesc = grpc.ServiceDesc{
 			}
 			return &emptypb.Empty{}, nil
 		}
+		if ic == nil {
+			return call(ctx, in)
+		}
 		return ic(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/test.Hold/Block"}, call)
 	}}},
 	Streams: []grpc.StreamDesc{{StreamName: "Hold", ServerStreams: true, Handler: func(srv any, stream grpc.ServerStream) error {
