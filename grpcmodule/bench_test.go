@@ -143,7 +143,9 @@ func BenchmarkGRPCStopAfterLastRPC(b *testing.B) {
 				addr, stop := benchServer(b, impl, hold)
 				cc := dialExample(addr)
 				done := make(chan error, 1)
-				go func() { done <- cc.Invoke(context.Background(), "/test.Hold/Block", &emptypb.Empty{}, new(emptypb.Empty)) }()
+				go func() {
+					done <- cc.Invoke(context.Background(), "/test.Hold/Block", &emptypb.Empty{}, new(emptypb.Empty))
+				}()
 				<-hold.entered
 				var released time.Time
 				go func() {
@@ -164,4 +166,3 @@ func BenchmarkGRPCStopAfterLastRPC(b *testing.B) {
 		})
 	}
 }
-

@@ -169,7 +169,12 @@ func TestStubbornStreamAndSilentClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-accepted // the server has the silent connection
+	<-accepted
+	// The server writes its SETTINGS frame and then waits for the client's
+	// preface: once a byte of it arrives, the connection is in its handshake.
+	if _, err := bareSilent.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
 	graceful, stopped := make(chan struct{}), make(chan struct{})
 	go func() { bare.GracefulStop(); close(graceful) }()
 	go func() { bare.Stop(); close(stopped) }()
