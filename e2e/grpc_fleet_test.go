@@ -75,8 +75,8 @@ func TestGRPCRollingRestartClientSideBalancing(t *testing.T) {
 	defer deadline.Stop()
 	var (
 		calls, callFails, streams, completed, drained, streamFails, msgs atomic.Int64
-		mu                                                             sync.Mutex
-		firstErr                                                       error
+		mu                                                               sync.Mutex
+		firstErr                                                         error
 	)
 	fail := func(err error) {
 		mu.Lock()
