@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -57,15 +58,17 @@ func TestServesServicesAndHealth(t *testing.T) {
 // as /readyz does.
 func TestHealthFollowsReadinessChecks(t *testing.T) {
 	app := startApp(t, nil, nil)
-	ready := errors.New("the database is away")
-	var fail error = ready
-	app.Coordinator().Health().AddReadinessCheck(lifecycleCheck("db", func() error { return fail }))
+	var fail atomic.Pointer[error]
+	away := errors.New("the database is away")
+	fail.Store(&away)
+	app.Coordinator().Health().AddReadinessCheck(lifecycleCheck("db", func() error { return *fail.Load() }))
 	hc := healthpb.NewHealthClient(dial(t, app.GRPCAddr("public")))
 	resp, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Fatalf("Check with a failing readiness check = %v, %v; want NOT_SERVING", resp.GetStatus(), err)
 	}
-	fail = nil
+	var ok error
+	fail.Store(&ok)
 	resp, err = hc.Check(t.Context(), &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("Check once the check passes = %v, %v; want SERVING", resp.GetStatus(), err)
