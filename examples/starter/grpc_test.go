@@ -50,6 +50,13 @@ func TestStarterGRPC(t *testing.T) {
 	if !slices.Contains(names, grpcfeed.Service) || !slices.Contains(names, "grpc.health.v1.Health") {
 		t.Fatalf("reflection lists %v", names)
 	}
+	if err := refl.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_FileContainingSymbol{
+		FileContainingSymbol: grpcfeed.Service}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := refl.Recv(); err != nil || len(resp.GetFileDescriptorResponse().GetFileDescriptorProto()) == 0 {
+		t.Fatalf("reflection cannot describe %s: %v, %v", grpcfeed.Service, resp.GetErrorResponse(), err)
+	}
 	_ = refl.CloseSend()
 	if _, err := refl.Recv(); err == nil {
 		t.Fatal("reflection stream still open after CloseSend")

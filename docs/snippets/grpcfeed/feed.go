@@ -61,6 +61,7 @@ var Desc = grpc.ServiceDesc{
 			return srv.(*Feed).subscribe(in.GetValue(), stream)
 		}},
 	},
+	Metadata: protoFile, // descriptor.go: what reflection describes
 }
 
 // wait answers after the duration asked, or UNAVAILABLE if the stop
