@@ -198,7 +198,11 @@ func (s *Server) Start(ctx context.Context) error {
 	s.run, s.last = run, run
 	go func() {
 		defer close(run.serveDone)
-		run.serveErr = gs.Serve(run.ln)
+		// Serve returns nil once Stop or GracefulStop ran; anything else
+		// is a listener that failed while serving.
+		if err := gs.Serve(run.ln); err != nil {
+			s.log.Error("grpc server stopped serving", zap.String("server", s.name), zap.Error(err))
+		}
 	}()
 	s.log.Info("grpc server listening", zap.String("server", s.name), zap.Stringer("addr", run.addr),
 		zap.Bool("tls", s.cfg.CertFile != ""), zap.Bool("reflection", s.cfg.Reflection))
@@ -290,7 +294,6 @@ type serverRun struct {
 	track     *tracker
 	health    *healthService
 	serveDone chan struct{}
-	serveErr  error
 
 	stopMu  sync.Mutex
 	stopped bool
