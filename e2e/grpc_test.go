@@ -19,10 +19,16 @@ import (
 	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
 )
 
-// grpcHealthProbe is the version of grpc-health-probe the suite runs.
-const grpcHealthProbe = "github.com/grpc-ecosystem/grpc-health-probe@v0.4.63"
+// The versions of grpc-health-probe and grpcurl the suite runs.
+const (
+	grpcHealthProbe = "github.com/grpc-ecosystem/grpc-health-probe@v0.4.63"
+	grpcurlPackage  = "github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
+)
 
-func init() { goInstall["grpc-health-probe"] = grpcHealthProbe }
+func init() {
+	goInstall["grpc-health-probe"] = grpcHealthProbe
+	goInstall["grpcurl"] = grpcurlPackage
+}
 
 // startGRPCStarter starts the starter with its gRPC server on the
 // replica's loopback address and returns the replica and that address.
@@ -156,4 +162,33 @@ func TestGRPCInFlightAtSIGTERM(t *testing.T) {
 	}
 	record(t, row{Scenario: "8. gRPC: RPCs in flight at SIGTERM", Replica: "lameduck", Requests: streams + 1, Unit: "RPCs",
 		MaxStop: r.proc.end.Sub(start), Notes: strconv.Itoa(msgs) + " stream messages checked; every stream ended UNAVAILABLE (retryable) from the drain; the 1s unary call completed; exit 0"})
+}
+
+// Scenario 8d: grpcurl lists the starter's services through reflection,
+// describes Feed and calls Echo, with no .proto file.
+func TestGRPCReflectionWithGrpcurl(t *testing.T) {
+	suite(t, "grpcurl")
+	r, addr := startGRPCStarter(t)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("grpcurl", append([]string{"-plaintext"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("grpcurl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := run(addr, "list"); !strings.Contains(out, grpcfeed.Service) || !strings.Contains(out, "grpc.health.v1.Health") {
+		t.Fatalf("grpcurl list:\n%s", out)
+	}
+	if out := run(addr, "describe", grpcfeed.Service); !strings.Contains(out, "rpc Subscribe ( .google.protobuf.StringValue ) returns ( stream .google.protobuf.BytesValue )") {
+		t.Fatalf("grpcurl describe:\n%s", out)
+	}
+	// BytesValue in JSON is its base64 string.
+	if out := run("-d", `"bGFtZWR1Y2s="`, addr, grpcfeed.Service+"/Echo"); !strings.Contains(out, `"bGFtZWR1Y2s="`) {
+		t.Fatalf("grpcurl Echo:\n%s", out)
+	}
+	res := r.stop(t, syscall.SIGTERM, 30*time.Second)
+	if res.ExitCode != 0 || res.Report == nil || !res.Report.Clean {
+		t.Fatalf("exit %d, report %v; want 0 and clean", res.ExitCode, res.Report)
+	}
 }
