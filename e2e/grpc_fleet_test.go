@@ -1,29 +1,20 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
-	"google.golang.org/grpc/status"
-
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
 )
 
 // grpcClientConfig is the service config of the fleet's clients: round
@@ -99,66 +90,7 @@ func grpcRollingRestart(t *testing.T, k kind) {
 	}
 	defer cc.Close()
 
-	ctx, cancel := context.WithCancel(t.Context())
-	deadline := time.AfterFunc(2*time.Minute, cancel) // bound the load whatever happens
-	defer deadline.Stop()
-	var (
-		calls, callFails, streams, completed, drained, streamFails, msgs atomic.Int64
-		mu                                                               sync.Mutex
-		firstErr                                                         error
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	const maxCalls = 200000
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			payload := make([]byte, 1024)
-			for ctx.Err() == nil && calls.Load() < maxCalls {
-				_, _ = rand.Read(payload)
-				err := grpcfeed.CallEcho(ctx, cc, payload, grpc.WaitForReady(true))
-				if ctx.Err() != nil {
-					return
-				}
-				calls.Add(1)
-				if err != nil {
-					callFails.Add(1)
-					fail(err)
-				}
-			}
-		})
-	}
-	for i := range 8 {
-		// Streams of different lengths (3s to 6.5s) start at different
-		// instants, and so land on different replicas.
-		want := 600 + 100*i
-		query := fmt.Sprintf("n=%d&every=5ms&size=1024", want)
-		wg.Go(func() {
-			for ctx.Err() == nil && streams.Load() < maxCalls {
-				n, err := grpcfeed.CallSubscribe(ctx, cc, query, nil, grpc.WaitForReady(true))
-				if ctx.Err() != nil {
-					return
-				}
-				streams.Add(1)
-				msgs.Add(int64(n))
-				switch {
-				case err == nil && n == want:
-					completed.Add(1)
-				case status.Code(err) == codes.Unavailable:
-					drained.Add(1)
-				default:
-					streamFails.Add(1)
-					fail(fmt.Errorf("stream after %d messages: %w", n, err))
-				}
-			}
-		})
-	}
-
+	load := startGRPCLoad(t, cc, 4, 8, grpc.WaitForReady(true))
 	var maxStop time.Duration
 	for _, r := range replicas {
 		res := r.stop(t, syscall.SIGTERM, 30*time.Second)
@@ -168,29 +100,26 @@ func grpcRollingRestart(t *testing.T, k kind) {
 		}
 		r.start(t)
 		time.Sleep(restartCadence) // the rolling restart's pace: the clients reconnect to the new incarnation
-		t.Logf("restarted %s after %v: %d calls, %d streams so far", r.Name, res.Took, calls.Load(), streams.Load())
+		t.Logf("restarted %s after %v: %d calls, %d streams so far", r.Name, res.Took, load.calls.Load(), load.streams.Load())
 	}
 	// Load the restarted fleet a moment longer, so that RPCs reach the new
 	// incarnations too.
-	for target := calls.Load() + 200; calls.Load() < target && ctx.Err() == nil; {
+	for target, end := load.calls.Load()+200, time.Now().Add(10*time.Second); load.calls.Load() < target && time.Now().Before(end); {
 		time.Sleep(10 * time.Millisecond) // the client's progress, polled
 	}
-	cancel()
-	wg.Wait()
+	load.finish()
 	for _, r := range replicas {
 		r.stop(t, syscall.SIGTERM, 30*time.Second)
 	}
 
-	t.Logf("%d unary calls (%d failed), %d streams: %d completed, %d ended UNAVAILABLE by a drain, %d failed; %d messages checked",
-		calls.Load(), callFails.Load(), streams.Load(), completed.Load(), drained.Load(), streamFails.Load(), msgs.Load())
-	if k.Lameduck && (callFails.Load() > 0 || streamFails.Load() > 0) {
-		t.Errorf("%d unary calls and %d streams failed; first: %v", callFails.Load(), streamFails.Load(), firstErr)
+	t.Logf("%s: %s", k.Name, load)
+	if k.Lameduck && load.failures() > 0 {
+		t.Errorf("%d RPCs failed: %s", load.failures(), load)
 	}
-	if k.Lameduck && (calls.Load() == 0 || drained.Load() == 0) {
-		t.Errorf("the load did not reach the stops: %d calls, %d streams drained", calls.Load(), drained.Load())
+	if k.Lameduck && (load.calls.Load() == 0 || load.drained.Load() == 0) {
+		t.Errorf("the load did not reach the stops: %s", load)
 	}
 	record(t, row{Scenario: "8. gRPC: rolling restart, client-side round robin + retry policy", Replica: k.Name,
-		Requests: calls.Load() + streams.Load(), Unit: "RPCs", Failures: callFails.Load() + streamFails.Load(), Restarts: len(replicas),
-		MaxStop: maxStop, Notes: fmt.Sprintf("%d unary (1 KiB, checked), %d streams: %d completed, %d ended UNAVAILABLE by a drain; %d messages checked; first failure: %v",
-			calls.Load(), streams.Load(), completed.Load(), drained.Load(), msgs.Load(), firstErr)})
+		Requests: load.calls.Load() + load.streams.Load(), Unit: "RPCs", Failures: load.failures(), Restarts: len(replicas),
+		MaxStop: maxStop, Notes: load.String()})
 }
