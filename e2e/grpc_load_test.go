@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 )
 
 // grpcLoad is unary and streaming load on a client connection: callers

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 	"github.com/lameduck/lameduck/grpcmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 	"github.com/lameduck/lameduck/lifecycle"

@@ -11,7 +11,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 	"github.com/lameduck/lameduck/grpcmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 	"github.com/lameduck/lameduck/setting"

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 	"github.com/lameduck/lameduck/grpcmodule"
 	"github.com/lameduck/lameduck/lameducktest"
 )

@@ -3,12 +3,12 @@ package main
 import (
 	"go.uber.org/fx"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 	"github.com/lameduck/lameduck/grpcmodule"
 )
 
 // grpcService is the starter's gRPC server "public" with the Feed service
-// (docs/snippets/grpcfeed: unary Echo and Wait, server-streaming
+// (examples/starter/grpcfeed: unary Echo and Wait, server-streaming
 // Subscribe), the health service and reflection. It listens on a free
 // loopback port unless LAMEDUCK_GRPC_PUBLIC_ADDR (or grpc.public.addr in
 // the file) says otherwise, so that copies of the starter that tests and

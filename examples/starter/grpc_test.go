@@ -11,7 +11,7 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 	"github.com/lameduck/lameduck/lameducktest"
 )
 

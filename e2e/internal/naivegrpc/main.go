@@ -23,7 +23,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/lameduck/lameduck/docs/snippets/grpcfeed"
+	"github.com/lameduck/lameduck/examples/starter/grpcfeed"
 )
 
 func main() {
