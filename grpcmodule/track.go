@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -17,7 +18,7 @@ import (
 // call is one RPC in flight.
 type call struct {
 	method string
-	peer   string
+	peer   net.Addr // formatted only if the call is named in a report
 	stream bool
 	start  time.Time
 	cancel context.CancelFunc
@@ -64,8 +65,8 @@ func newTracker() *tracker {
 // stop's deadline cancels every RPC or when the RPC ends.
 func (t *tracker) begin(ctx context.Context, method string, stream bool) (context.Context, *call) {
 	c := &call{method: method, stream: stream, start: time.Now(), drain: make(chan struct{})}
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		c.peer = p.Addr.String()
+	if p, ok := peer.FromContext(ctx); ok {
+		c.peer = p.Addr
 	}
 	ctx, c.cancel = context.WithCancel(ctx)
 	t.mu.Lock()
@@ -140,8 +141,12 @@ func (t *tracker) stragglers(server string) []lifecycle.Straggler {
 		if c.stream {
 			kind = "stream"
 		}
+		peer := ""
+		if c.peer != nil {
+			peer = c.peer.String()
+		}
 		out = append(out, lifecycle.Straggler{Kind: kind, Name: c.method,
-			Detail: "server " + server + ", peer " + c.peer, Age: now.Sub(c.start)})
+			Detail: "server " + server + ", peer " + peer, Age: now.Sub(c.start)})
 	}
 	slices.SortFunc(out, func(a, b lifecycle.Straggler) int {
 		return cmp.Or(cmp.Compare(b.Age, a.Age), cmp.Compare(a.Name, b.Name))

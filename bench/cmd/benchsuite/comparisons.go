@@ -63,6 +63,8 @@ func jobList(quick bool) []*job {
 			bench: "^BenchmarkWholeStop$", benchtime: "1x"},
 		{name: "grpc-throughput", module: "root", pkg: "./grpcmodule",
 			bench: "^BenchmarkGRPC(Unary|Stream)$", benchtime: pick("20000x", "3000x")},
+		{name: "grpc-tracking", module: "root", pkg: "./grpcmodule",
+			bench: "^BenchmarkTracking$", benchtime: pick("300ms", "50ms")},
 		{name: "grpc-stop", module: "root", pkg: "./grpcmodule",
 			bench: "^BenchmarkGRPCStopAfterLastRPC$", benchtime: pick("20x", "5x")},
 	}
@@ -353,7 +355,7 @@ func comparisons() []*comparison {
 				"Unary: 1 KiB `Echo` calls from 16 goroutines. Stream: 1 KiB messages of one server-streaming call " +
 				"as fast as flow control allows. Stop: one unary call ends 10 ms after the stop began; measured from " +
 				"its handler's return to the return of lameduck's `Shutdown` or of plain `GracefulStop`.",
-			jobs: []string{"grpc-throughput", "grpc-stop"},
+			jobs: []string{"grpc-throughput", "grpc-tracking", "grpc-stop"},
 			tables: []*tableSpec{{
 				title: "Unary throughput", job: "grpc-throughput", bench: regexp.MustCompile(`^GRPCUnary$`),
 				col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
@@ -376,6 +378,13 @@ func comparisons() []*comparison {
 						return ok && r >= 0.98, formatRatio(r)
 					},
 				}},
+			}, {
+				title: "The tracking's own cost per RPC", job: "grpc-tracking", bench: regexp.MustCompile(`^Tracking$`),
+				col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{nsop, bytesop, allocs},
+				note: "The first unary interceptor around a handler that returns at once, against calling the " +
+					"handler directly (`grpcmodule/track_bench_test.go`): what every RPC pays for the stop's " +
+					"tracking, next to the tens of microseconds of CPU a loopback RPC costs in the tables above.",
 			}, {
 				title: "Stop latency after the last RPC ends", job: "grpc-stop", bench: regexp.MustCompile(`^GRPCStopAfterLastRPC$`),
 				col: "impl", baseline: "plain", order: []string{"lameduck", "plain"},
