@@ -163,3 +163,8 @@ func dialExample(addr string) *grpc.ClientConn {
 	}
 	return cc
 }
+
+// fxService provides svc through the services' value group.
+func fxService(svc grpcmodule.Service) fx.Option {
+	return fx.Provide(grpcmodule.AsService(func() grpcmodule.Service { return svc }))
+}

@@ -168,6 +168,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("grpcmodule: server %q: already started on %s", s.name, s.run.addr)
 	}
 	track := newTracker()
+	track.onPanic = func(method string, p any) {
+		s.log.Error("grpc handler panicked", zap.String("server", s.name), zap.String("method", method),
+			zap.Any("panic", p), zap.StackSkip("stack", 2))
+	}
 	opts, err := s.serverOptions(track)
 	if err != nil {
 		return err
@@ -231,6 +235,7 @@ func (s *Server) EnterLameDuck() {
 	s.mu.Unlock()
 	if run != nil {
 		run.health.enterLameDuck()
+		run.track.enterStopping()
 	}
 }
 
@@ -241,8 +246,10 @@ func (s *Server) EnterLameDuck() {
 // moment the last RPC has ended and every connection is closed. When ctx is
 // done the contexts of the RPCs in flight are cancelled; what still runs at
 // [lifecycle.CloseBy] is cut off (grpc-go's Stop, and every connection
-// closed) and named by [Server.Stragglers]. It returns nil once stopped
-// cleanly, an error saying what was cancelled or cut otherwise, and does
+// closed) and named by [Server.Stragglers], with the RPCs whose handler
+// panicked after readiness off (a panic answers INTERNAL instead of ending
+// the process, as grpc-go would). It returns nil once stopped cleanly, an
+// error saying what was cancelled, cut or panicked otherwise, and does
 // nothing if the server is not running.
 func (s *Server) Shutdown(ctx context.Context) error { return s.stop(ctx, false) }
 
@@ -323,6 +330,7 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	}()
 
 	run.health.end()
+	run.track.enterStopping()
 	var err error
 	if now {
 		err = run.cutOff(ctx, "closed")
@@ -334,6 +342,9 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 			run.gs.GracefulStop()
 		}()
 		err = run.wait(ctx, graceful, start)
+	}
+	if err == nil {
+		err = run.panicError()
 	}
 	fields := []zap.Field{zap.String("server", run.s.name), zap.Duration("duration", time.Since(start))}
 	if cut := len(run.reportStragglers()); cut > 0 {
@@ -422,17 +433,28 @@ func forceDeadline(ctx context.Context) time.Time {
 	return time.Now().Add(lifecycle.DefaultForceGrace)
 }
 
+// panicError reports the RPCs whose handler panicked during the stop.
+func (run *serverRun) panicError() error {
+	p := run.track.panicked()
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("grpcmodule: server %q: %d RPC(s) ended in a handler panic during the stop; first: %s",
+		run.s.name, len(p), p[0])
+}
+
 // reportStragglers returns what the stop cut off, or, while it runs, the
-// RPCs in flight.
+// RPCs in flight; with the RPCs whose handler panicked during the stop
+// either way.
 func (run *serverRun) reportStragglers() []lifecycle.Straggler {
 	run.cutMu.Lock()
 	cut, final, stopping := run.stragglers, run.cutDone || run.stragglers != nil, run.stopping
 	run.cutMu.Unlock()
-	if final {
-		return cut
+	if !final {
+		if !stopping {
+			return nil
+		}
+		cut = run.track.stragglers(run.s.name)
 	}
-	if !stopping {
-		return nil
-	}
-	return run.track.stragglers(run.s.name)
+	return append(run.track.panicked(), cut...)
 }

@@ -3,6 +3,7 @@ package grpcmodule
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -10,7 +11,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/lameduck/lameduck/lifecycle"
 )
@@ -55,6 +58,11 @@ type tracker struct {
 	draining  bool
 	cancelled bool          // the deadline passed: every RPC is cancelled
 	timers    []*time.Timer // of the drain's spread
+	stopping  bool          // from readiness off: a panic now is counted
+	panics    []lifecycle.Straggler
+
+	// onPanic logs a handler's panic; nil logs nothing.
+	onPanic func(method string, p any)
 }
 
 func newTracker() *tracker {
@@ -161,17 +169,62 @@ func (t *tracker) inFlight() int {
 }
 
 // unary is the first unary interceptor of every server.
-func (t *tracker) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (t *tracker) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 	ctx, c := t.begin(ctx, info.FullMethod, false)
 	defer t.end(c)
+	defer t.recover(c, &err)
 	return h(ctx, req)
 }
 
 // stream is the first stream interceptor of every server.
-func (t *tracker) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+func (t *tracker) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	ctx, c := t.begin(ss.Context(), info.FullMethod, true)
 	defer t.end(c)
+	defer t.recover(c, &err)
 	return h(srv, &trackedStream{ServerStream: ss, ctx: ctx})
+}
+
+// recover turns a handler's panic into INTERNAL for its client, as
+// net/http turns one into a reset stream, instead of grpc-go's default of
+// ending the process (and with it the stop). A panic from readiness off
+// on is counted: the stop report names the RPC.
+func (t *tracker) recover(c *call, err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if t.onPanic != nil {
+		t.onPanic(c.method, p)
+	}
+	*err = status.Error(codes.Internal, "grpcmodule: the handler panicked")
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopping {
+		peer := ""
+		if c.peer != nil {
+			peer = c.peer.String()
+		}
+		kind := "rpc"
+		if c.stream {
+			kind = "stream"
+		}
+		t.panics = append(t.panics, lifecycle.Straggler{Kind: kind, Name: c.method,
+			Detail: fmt.Sprintf("peer %s: the handler panicked: %v", peer, p), Age: time.Since(c.start)})
+	}
+}
+
+// enterStopping counts panics from now on.
+func (t *tracker) enterStopping() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopping = true
+}
+
+// panicked returns the RPCs whose handler panicked since readiness off.
+func (t *tracker) panicked() []lifecycle.Straggler {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.panics)
 }
 
 type trackedStream struct {
