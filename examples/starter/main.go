@@ -15,7 +15,8 @@
 //	                       N bytes that depend only on S, with a Content-Digest
 //
 // and /livez, /readyz and /metrics (Prometheus) on the admin server
-// (:9090). SIGTERM or Ctrl-C
+// (:9090), and a gRPC server with a small service and grpc.health.v1
+// (grpc.go). SIGTERM or Ctrl-C
 // stops it in order within the stop budget and prints the report.
 //
 // Settings come from the built-in defaults, the YAML file named by
@@ -43,6 +44,7 @@ import (
 func main() {
 	lameduck.Run(
 		service,
+		grpcService,
 		fx.Provide(lameduck.AsObserver(reportPrinter)),
 		fx.Invoke(logAddresses),
 	)
