@@ -2,6 +2,7 @@ package httpmodule
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,6 +28,12 @@ type serverRun struct {
 	srv  *http.Server
 	ln   *listener
 	addr net.Addr
+	// tls is the server's TLS, nil for a plaintext server.
+	tls *certSource
+	// draining is closed when the stop begins (see Draining).
+	draining chan struct{}
+	// watchDone ends the certificate watch; watched is closed when it has.
+	watchDone, watched chan struct{}
 	// silentGrace is how long, in the shutdown phase, a connection that
 	// has not sent a byte may stay open.
 	silentGrace time.Duration
@@ -59,10 +66,14 @@ type serverRun struct {
 	stragglers []lifecycle.Straggler
 }
 
-func newServerRun(s *Server, ln net.Listener) *serverRun {
+func newServerRun(s *Server, ln net.Listener, certs *certSource) *serverRun {
 	run := &serverRun{
 		s:           s,
 		addr:        ln.Addr(),
+		tls:         certs,
+		draining:    make(chan struct{}),
+		watchDone:   make(chan struct{}),
+		watched:     make(chan struct{}),
 		silentGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -70,7 +81,7 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 		conns:       map[*conn]struct{}{},
 		requests:    map[*http.Request]time.Time{},
 	}
-	run.baseCtx, run.cancelBase = context.WithCancel(context.Background())
+	run.baseCtx, run.cancelBase = context.WithCancel(context.WithValue(context.Background(), drainingKey{}, run.draining))
 	run.ln = newListener(ln, run, s.cfg.MaxConns)
 	run.srv = s.newHTTPServer(run)
 	return run
@@ -79,7 +90,8 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(slices.Contains(s.cfg.Protocols, HTTP1) || len(s.cfg.Protocols) == 0)
-	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, H2C))
+	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, H2C) && run.tls == nil)
+	protos.SetHTTP2(slices.Contains(s.cfg.Protocols, H2) && run.tls != nil)
 	return &http.Server{
 		Handler:           run,
 		Protocols:         &protos,
@@ -90,8 +102,11 @@ func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxConcurrentStreams},
 		BaseContext:       func(net.Listener) context.Context { return run.baseCtx },
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			if c, ok := tracked(nc); ok {
+				return context.WithValue(ctx, connKey{}, c)
+			}
+			return ctx
 		},
 		ConnState: run.connState,
 		ErrorLog:  newErrorLog(s.log, s.name),
@@ -99,9 +114,19 @@ func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 }
 
 func (run *serverRun) start() {
+	var ln net.Listener = run.ln
+	if run.tls != nil {
+		ln = tls.NewListener(run.ln, run.tls.listenerConfig())
+		go func() {
+			defer close(run.watched)
+			run.tls.watch(run.watchDone)
+		}()
+	} else {
+		close(run.watched)
+	}
 	go func() {
 		defer close(run.serveDone)
-		err := run.srv.Serve(run.ln)
+		err := run.srv.Serve(ln)
 		if !errors.Is(err, http.ErrServerClosed) && !run.ln.isClosed() {
 			run.serveErr = err
 			run.s.log.Error("http server stopped serving", zap.String("server", run.s.name), zap.Error(err))
@@ -222,7 +247,7 @@ func (run *serverRun) wakeStop() {
 }
 
 func (run *serverRun) connState(nc net.Conn, state http.ConnState) {
-	c, ok := nc.(*conn)
+	c, ok := tracked(nc)
 	if !ok {
 		return
 	}

@@ -14,6 +14,9 @@ type ServerStats struct {
 	// Accepted counts the connections accepted since the server last
 	// started.
 	Accepted int64
+	// TLSSerial is the serial number, in hexadecimal, of the certificate
+	// that new TLS handshakes get; empty for a plaintext server.
+	TLSSerial string
 }
 
 // Stats returns what the server holds now: the figures of its running
@@ -28,6 +31,9 @@ func (s *Server) Stats() ServerStats {
 		return ServerStats{}
 	}
 	st := ServerStats{Accepted: run.accepted.Load()}
+	if run.tls != nil {
+		st.TLSSerial = run.tls.serial()
+	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	st.Requests = len(run.requests)

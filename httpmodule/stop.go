@@ -33,6 +33,7 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopped = true
 	start := time.Now()
 	run.stopping.Store(true)
+	close(run.draining)
 	_ = run.ln.Close()
 
 	shutdownCtx, cancelShutdown := context.WithCancel(ctx)
@@ -48,6 +49,8 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 		cancelShutdown()
 		<-shutdownDone
 		<-run.serveDone
+		close(run.watchDone)
+		<-run.watched
 		run.cancelBase()
 		run.cutMu.Lock()
 		run.cutDone = true
