@@ -117,9 +117,10 @@ func (run *serverRun) start() {
 	var ln net.Listener = run.ln
 	if run.tls != nil {
 		ln = tls.NewListener(run.ln, run.tls.listenerConfig())
+		hup := notifyHUP()
 		go func() {
 			defer close(run.watched)
-			run.tls.watch(run.watchDone)
+			run.tls.watch(hup, run.watchDone)
 		}()
 	} else {
 		close(run.watched)

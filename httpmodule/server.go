@@ -43,6 +43,9 @@ type Server struct {
 	// tests that run a server in a synctest bubble over net.Pipe.
 	onAccept func()
 	listen   func(ctx context.Context) (net.Listener, error)
+	// onTLSReload, if set (by tests), is called after every attempt to
+	// reload the certificate, with its error.
+	onTLSReload func(error)
 
 	mu   sync.Mutex
 	run  *serverRun // the running instance, nil when stopped
@@ -104,7 +107,7 @@ func (s *Server) Start(ctx context.Context) error {
 	var certs *certSource
 	if s.cfg.TLS.Enabled() {
 		var err error
-		if certs, err = newCertSource(s.cfg.TLS, s.cfg.Protocols, s.name, s.log); err != nil {
+		if certs, err = newCertSource(s.cfg.TLS, s.cfg.Protocols, s.name, s.log, s.onTLSReload); err != nil {
 			if s.settingsKey != "" {
 				return fmt.Errorf("httpmodule: server %q: %w; fix the files or %s.tls", s.name, err, s.settingsKey)
 			}

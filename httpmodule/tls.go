@@ -67,8 +67,8 @@ func sameStamps(a, b []fileStamp) bool {
 
 // newCertSource loads the files of cfg once; it fails if they do not make
 // a usable configuration.
-func newCertSource(cfg TLSSettings, protocols []Protocol, server string, log *zap.Logger) (*certSource, error) {
-	src := &certSource{cfg: cfg, log: log, server: server}
+func newCertSource(cfg TLSSettings, protocols []Protocol, server string, log *zap.Logger, onReload func(error)) (*certSource, error) {
+	src := &certSource{cfg: cfg, log: log, server: server, onReload: onReload}
 	if slices.Contains(protocols, H2) {
 		src.protos = append(src.protos, "h2")
 	}
@@ -194,11 +194,18 @@ func (src *certSource) reload(force bool) error {
 	return err
 }
 
-// watch re-reads the files when they change, looking every
-// ReloadInterval, and on SIGHUP, until done is closed.
-func (src *certSource) watch(done <-chan struct{}) {
+// notifyHUP starts relaying SIGHUP to the returned channel, at once, so
+// that a SIGHUP sent once the server has started cannot take the default
+// action (ending the process).
+func notifyHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// watch re-reads the files when they change, looking every
+// ReloadInterval, and when hup receives, until done is closed.
+func (src *certSource) watch(hup chan os.Signal, done <-chan struct{}) {
 	defer signal.Stop(hup)
 	var tick <-chan time.Time
 	if src.cfg.ReloadInterval > 0 {
