@@ -1,10 +1,21 @@
 package httpmodule
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // drainingKey is the context key under which a request's context holds
-// the channel that Draining returns.
+// its server run's *drainState.
 type drainingKey struct{}
+
+// drainState says when a server run began its drain.
+type drainState struct {
+	ch chan struct{} // closed when the drain begins
+	// spread is the window over which event streams end; written before
+	// ch is closed, read after.
+	spread time.Duration
+}
 
 // Draining returns a channel that is closed when the server serving the
 // request begins its shutdown: in the stop's shutdown phase, after the
@@ -30,6 +41,8 @@ type drainingKey struct{}
 // which blocks forever in a select, as ctx.Done() of a context that is
 // never cancelled does.
 func Draining(ctx context.Context) <-chan struct{} {
-	ch, _ := ctx.Value(drainingKey{}).(chan struct{})
-	return ch
+	if d, ok := ctx.Value(drainingKey{}).(*drainState); ok {
+		return d.ch
+	}
+	return nil
 }

@@ -30,8 +30,9 @@ type serverRun struct {
 	addr net.Addr
 	// tls is the server's TLS, nil for a plaintext server.
 	tls *certSource
-	// draining is closed when the stop begins (see Draining).
-	draining chan struct{}
+	// drain is what a request's context holds for Draining and
+	// EventStream.
+	drain *drainState
 	// watchDone ends the certificate watch; watched is closed when it has.
 	watchDone, watched chan struct{}
 	// silentGrace is how long, in the shutdown phase, a connection that
@@ -71,7 +72,7 @@ func newServerRun(s *Server, ln net.Listener, certs *certSource) *serverRun {
 		s:           s,
 		addr:        ln.Addr(),
 		tls:         certs,
-		draining:    make(chan struct{}),
+		drain:       &drainState{ch: make(chan struct{})},
 		watchDone:   make(chan struct{}),
 		watched:     make(chan struct{}),
 		silentGrace: s.cfg.H2IdleGrace,
@@ -81,7 +82,7 @@ func newServerRun(s *Server, ln net.Listener, certs *certSource) *serverRun {
 		conns:       map[*conn]struct{}{},
 		requests:    map[*http.Request]time.Time{},
 	}
-	run.baseCtx, run.cancelBase = context.WithCancel(context.WithValue(context.Background(), drainingKey{}, run.draining))
+	run.baseCtx, run.cancelBase = context.WithCancel(context.WithValue(context.Background(), drainingKey{}, run.drain))
 	run.ln = newListener(ln, run, s.cfg.MaxConns)
 	run.srv = s.newHTTPServer(run)
 	return run

@@ -82,6 +82,13 @@ type ServerSettings struct {
 	// connection. Nothing is lost by closing it: the client has asked for
 	// nothing. Zero closes such connections as soon as the shutdown begins.
 	H2IdleGrace time.Duration `yaml:"h2IdleGrace"`
+	// StreamCloseSpread spreads the ends of the server's event streams
+	// ([EventStream]) over this window, with jitter, once the drain
+	// begins, so that their clients do not all reconnect to the remaining
+	// replicas at once. Zero ends them all at once. The spread takes at
+	// most half of the time the shutdown phase has left, so that the last
+	// streams still end in it.
+	StreamCloseSpread time.Duration `yaml:"streamCloseSpread"`
 	// TLS turns on TLS when its certFile is set.
 	TLS TLSSettings `yaml:"tls"`
 }
@@ -219,6 +226,7 @@ func (s ServerSettings) validate(c *setting.Check, name string, addrs *[]claim) 
 	c.Int("maxConcurrentStreams", s.MaxConcurrentStreams, 1, 1<<20)
 	c.Int("maxConns", s.MaxConns, 0, 1<<24)
 	c.Duration("h2IdleGrace", s.H2IdleGrace, 0, 10*time.Minute)
+	c.Duration("streamCloseSpread", s.StreamCloseSpread, 0, time.Hour)
 }
 
 func (s ServerSettings) validateProtocols(c *setting.Check) {

@@ -33,7 +33,8 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopped = true
 	start := time.Now()
 	run.stopping.Store(true)
-	close(run.draining)
+	run.drain.spread = lifecycle.SpreadWindow(ctx, run.s.cfg.StreamCloseSpread)
+	close(run.drain.ch)
 	_ = run.ln.Close()
 
 	shutdownCtx, cancelShutdown := context.WithCancel(ctx)
@@ -157,9 +158,7 @@ func (run *serverRun) closeSilentConns(stopStart time.Time) time.Duration {
 // Requests that return once cancelled are not stragglers, but the stop cut
 // their work short: the error says how many.
 func (run *serverRun) force(ctx context.Context) error {
-	run.mu.Lock()
-	cancelled := len(run.requests)
-	run.mu.Unlock()
+	cancelled := run.snapshot(false)
 	run.cancelBase()
 	timer := time.NewTimer(time.Until(lifecycle.CloseBy(ctx)))
 	defer timer.Stop()
@@ -170,9 +169,9 @@ func (run *serverRun) force(ctx context.Context) error {
 			return run.cutOff("still running at the force deadline")
 		}
 	}
-	if cancelled > 0 {
-		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s), which then returned",
-			run.s.name, cancelled)
+	if len(cancelled) > 0 {
+		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s), which then returned; first: %s",
+			run.s.name, len(cancelled), cancelled[0])
 	}
 	return nil
 }
