@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,10 @@ type serverRun struct {
 	// stop began, so that it gets a GOAWAY if it speaks HTTP/2.
 	resweep  chan struct{}
 	stopping atomic.Bool
+	// rejecting is set in the late-arrival mode from the start of the
+	// stop: new requests get 503; late counts them.
+	rejecting atomic.Bool
+	late      atomic.Int64
 
 	accepted atomic.Int64 // connections accepted so far
 
@@ -149,6 +154,10 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && run.s.lameDuck.Load() {
 		w.Header().Set("Connection", "close")
 	}
+	if run.rejecting.Load() {
+		run.rejectLate(w, r)
+		return
+	}
 	c, _ := r.Context().Value(connKey{}).(*conn)
 	run.enter(r, c)
 	defer func() {
@@ -159,6 +168,19 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	run.s.handler.ServeHTTP(w, r)
+}
+
+// rejectLate answers a request that arrived after the shutdown began, in
+// the late-arrival mode: 503, Retry-After, and on HTTP/1 "Connection:
+// close", so that the client's next attempt opens a new connection.
+func (run *serverRun) rejectLate(w http.ResponseWriter, r *http.Request) {
+	run.late.Add(1)
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	secs := int64((run.s.cfg.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	http.Error(w, "the server is shutting down: retry, through your load balancer or on another address", http.StatusServiceUnavailable)
 }
 
 // enter records r, on connection c (nil if unknown), as in flight.

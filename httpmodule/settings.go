@@ -89,6 +89,16 @@ type ServerSettings struct {
 	// most half of the time the shutdown phase has left, so that the last
 	// streams still end in it.
 	StreamCloseSpread time.Duration `yaml:"streamCloseSpread"`
+	// RetryAfter turns on the late-arrival mode when positive: once the
+	// shutdown begins (after the preStop delay) the listener stays open,
+	// and every new request gets 503 with "Retry-After" of this duration
+	// (rounded up to whole seconds) and, on HTTP/1, "Connection: close",
+	// until the requests in flight are done (or half of the phase's time
+	// is spent); then the shutdown goes on as without it. For clients that
+	// connect to pods directly (headless Services, client-side load
+	// balancing), which would otherwise get a refused connection. Zero
+	// (the default) closes the listener when the shutdown begins.
+	RetryAfter time.Duration `yaml:"retryAfter"`
 	// TLS turns on TLS when its certFile is set.
 	TLS TLSSettings `yaml:"tls"`
 }
@@ -227,6 +237,9 @@ func (s ServerSettings) validate(c *setting.Check, name string, addrs *[]claim) 
 	c.Int("maxConns", s.MaxConns, 0, 1<<24)
 	c.Duration("h2IdleGrace", s.H2IdleGrace, 0, 10*time.Minute)
 	c.Duration("streamCloseSpread", s.StreamCloseSpread, 0, time.Hour)
+	if s.RetryAfter != 0 {
+		c.Duration("retryAfter", s.RetryAfter, time.Second, time.Hour)
+	}
 }
 
 func (s ServerSettings) validateProtocols(c *setting.Check) {

@@ -35,6 +35,9 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopping.Store(true)
 	run.drain.spread = lifecycle.SpreadWindow(ctx, run.s.cfg.StreamCloseSpread)
 	close(run.drain.ch)
+	if run.s.cfg.RetryAfter > 0 && !now {
+		run.answerLate(ctx)
+	}
 	_ = run.ln.Close()
 
 	shutdownCtx, cancelShutdown := context.WithCancel(ctx)
@@ -68,12 +71,44 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 		err = run.panicError()
 	}
 	fields := []zap.Field{zap.String("server", run.s.name), zap.Duration("duration", time.Since(start))}
+	if run.s.cfg.RetryAfter > 0 {
+		fields = append(fields, zap.Int64("lateAnswered503", run.late.Load()))
+	}
 	if cut := len(run.reportStragglers()); cut > 0 {
 		run.s.log.Warn("http server stopped; requests were cut off", append(fields, zap.Int("cut", cut))...)
 	} else {
 		run.s.log.Info("http server stopped", fields...)
 	}
 	return err
+}
+
+// answerLate runs the late-arrival mode's first part: the listener stays
+// open and new requests get 503 (see rejectLate) until no request that
+// came before is in flight, for at most half of the time to ctx's
+// deadline, so that the rest of the shutdown has the other half.
+func (run *serverRun) answerLate(ctx context.Context) {
+	run.rejecting.Store(true)
+	var bound <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(dl) / 2)
+		defer t.Stop()
+		bound = t.C
+	}
+	for {
+		run.mu.Lock()
+		n := len(run.requests)
+		run.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-run.wake:
+		case <-bound:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // wait waits for the server to be quiescent, closing connections that
