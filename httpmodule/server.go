@@ -83,6 +83,9 @@ func NewServer(name string, cfg ServerSettings, h http.Handler, opts ...ServerOp
 // the admin server).
 func (s *Server) Name() string { return s.name }
 
+// TLS reports whether the server serves TLS: its tls.certFile is set.
+func (s *Server) TLS() bool { return s.cfg.TLS.Enabled() }
+
 // Addr returns the address the server is bound to, or was bound to last
 // if it has stopped; nil before its first start. With port 0 in the
 // configured address, this is where the chosen port shows.

@@ -255,8 +255,8 @@ func (s ServerSettings) validateProtocols(c *setting.Check) {
 	for _, p := range s.Protocols {
 		switch {
 		case tls && p == H2C:
-			c.Add("protocols", string(p), `no "h2c" on a TLS port: h2c and TLS never share a port; `+
-				`use "h2" (HTTP/2 over TLS, LAMEDUCK_SERVERS_<NAME>_PROTOCOLS=http1,h2), or add a second server without tls for h2c`)
+			c.Add("protocols", string(p), `no "h2c" on a TLS port (h2c and TLS never share a port): `+
+				`"h2" for HTTP/2 over TLS (protocols: [http1, h2]), or a second server without tls for h2c`)
 		case !tls && p == H2:
 			c.Add("protocols", string(p), `"h2" only with tls.certFile and tls.keyFile set; without TLS, HTTP/2 is "h2c"`)
 		case p != HTTP1 && p != H2C && p != H2 || seen[p]:

@@ -363,7 +363,7 @@ func TestTLSSettingsValidate(t *testing.T) {
 	}
 	want := map[string]string{
 		"plain.protocols":       `"h2" only with tls.certFile`,
-		"public.protocols":      `use "h2"`,
+		"public.protocols":      `"h2" for HTTP/2 over TLS`,
 		"public.tls.minVersion": `"1.2" or "1.3"`,
 		"public.tls.keyFile":    "private key",
 		"public.tls.clientAuth": "tls.clientCAFile",

@@ -1,6 +1,7 @@
 package httpmodule
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -233,5 +234,39 @@ func TestTLSPollDoesNotRetrySameBadFiles(t *testing.T) {
 	writeFile(t, dir, "tls.key", k)
 	if err := src.reload(false); err != nil || attempts != 2 || src.serial() != "D0" {
 		t.Errorf("poll of the key put back: %v after %d attempts serving %s, want a good reload of D0", err, attempts, src.serial())
+	}
+}
+
+// A client's TLS session resumes across a reload: the listener's session
+// ticket keys are the same for every load.
+func TestTLSSessionResumesAcrossReload(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	c, k := pki.issue(t, 0xE0, false)
+	certFile, keyFile := writeFile(t, dir, "tls.crt", c), writeFile(t, dir, "tls.key", k)
+	s, reloads, _ := reloadServer(t, certFile, keyFile, false)
+	cache := tls.NewLRUClientSessionCache(4)
+	handshake := func() tls.ConnectionState {
+		tc, err := tls.Dial("tcp", s.Addr().String(), &tls.Config{RootCAs: pki.pool, ClientSessionCache: cache, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tc.Close()
+		// TLS 1.3 tickets arrive after the handshake: read until the
+		// server's reply so that the ticket is in the cache.
+		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		io.ReadAll(tc)
+		return tc.ConnectionState()
+	}
+	handshake()
+	c, k = pki.issue(t, 0xE1, false)
+	writeFile(t, dir, "tls.crt", c)
+	writeFile(t, dir, "tls.key", k)
+	if err := s.ReloadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	<-reloads
+	if st := handshake(); !st.DidResume {
+		t.Error("the session did not resume after the reload")
 	}
 }

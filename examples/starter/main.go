@@ -95,7 +95,11 @@ func logAddresses(lc fx.Lifecycle, servers *httpmodule.Servers, log *zap.Logger)
 		fields := []zap.Field{}
 		for _, name := range append(servers.Names(), httpmodule.AdminServer) {
 			if addr := servers.Addr(name); addr != nil {
-				fields = append(fields, zap.String(name, "http://"+dialable(addr)))
+				scheme := "http://"
+				if servers.Server(name).TLS() {
+					scheme = "https://"
+				}
+				fields = append(fields, zap.String(name, scheme+dialable(addr)))
 			}
 		}
 		log.Info("starter ready", fields...)
