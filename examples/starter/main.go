@@ -13,6 +13,7 @@
 //	POST /jobs?d=1s&n=1    202, and n background tasks of d that log when done
 //	GET  /download?size=N&seed=S
 //	                       N bytes that depend only on S, with a Content-Digest
+//	GET  /events           Server-Sent Events: a tick every 20ms; "bye" at the drain
 //
 // and /livez, /readyz and /metrics (Prometheus) on the admin server
 // (:9090). SIGTERM or Ctrl-C
@@ -68,6 +69,7 @@ var service = fx.Options(
 		lameduck.AsRoute(slowRoute),
 		lameduck.AsRoute(jobsRoute),
 		lameduck.AsRoute(downloadRoute),
+		lameduck.AsRoute(eventsRoute),
 		lameduck.AsRoute((*board).pollRoute),
 		lameduck.AsRoute((*board).publishRoute),
 	),

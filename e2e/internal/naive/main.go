@@ -54,6 +54,7 @@ func main() {
 		}
 	})
 	mux.HandleFunc("GET /ws", h.serve)
+	mux.HandleFunc("GET /events", events)
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
 		msg, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		_, _ = io.WriteString(w, strconv.Itoa(h.broadcast(msg))+"\n")
