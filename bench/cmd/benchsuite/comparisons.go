@@ -158,6 +158,22 @@ func comparisons() []*comparison {
 						return ok && r >= 0.98, formatRatio(r)
 					},
 				}},
+			}, {
+				title: "Over TLS, same certificate", job: "request-path", bench: regexp.MustCompile(`^RequestPathTLS$`),
+				col: "server", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{
+					{unit: "req/s", label: "requests/s", format: fmtRate, ratio: true},
+					{unit: "p50-µs", label: "p50 latency", format: fmtUs, ratio: true},
+					{unit: "p99-µs", label: "p99 latency", format: fmtUs, ratio: true},
+				},
+				targets: []target{{
+					text: "throughput ≥ 0.98× bare over TLS: the TLS listener sits on the same tracking listener, which must cost no more than in cleartext", applies: lameduckRow,
+					check: func(v lookup) (bool, string) {
+						r, ok := v.ratio("lameduck", "bare", "req/s")
+						return ok && r >= 0.98, formatRatio(r)
+					},
+				}},
+				note: "A bare `net/http` server doing `ServeTLS` and a lameduck server with `tls.certFile`, both with HTTP/1.1 and HTTP/2 by ALPN and the same self-signed ECDSA P-256 certificate made by `bench/cmd/loadservers`; wrk speaks HTTP/1.1 over TLS, h2load HTTP/2 over TLS (`https://` URLs). Connections are made once per measurement, so the numbers are the request path over established TLS sessions, not handshakes. The two servers alternate which is measured first.",
 			}},
 			details: "httpmodule.md",
 		},
