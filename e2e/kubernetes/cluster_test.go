@@ -152,8 +152,8 @@ func (c *cluster) namespace(t *testing.T, prefix string) string {
 
 // binaries are the programs the suite builds (static, CGO_ENABLED=0) once.
 type binaries struct {
-	Starter, Naive, Loadgen, Wsload string
-	Root                            string
+	Starter, Naive, Replica, Loadgen, Wsload string
+	Root                                     string
 }
 
 var (
@@ -179,7 +179,7 @@ func bins(t *testing.T) binaries {
 		if buildErr = os.Chmod(buildDir, 0o755); buildErr != nil {
 			return
 		}
-		pkgs := []string{"./examples/starter", "./e2e/internal/naive", "./e2e/internal/loadgen", "./e2e/internal/wsload"}
+		pkgs := []string{"./examples/starter", "./e2e/internal/naive", "./e2e/internal/replica", "./e2e/internal/loadgen", "./e2e/internal/wsload"}
 		cmd := exec.Command("go", append([]string{"build", "-trimpath", "-o", buildDir + string(filepath.Separator)}, pkgs...)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
@@ -190,6 +190,7 @@ func bins(t *testing.T) binaries {
 		built = binaries{
 			Starter: filepath.Join(buildDir, "starter"),
 			Naive:   filepath.Join(buildDir, "naive"),
+			Replica: filepath.Join(buildDir, "replica"),
 			Loadgen: filepath.Join(buildDir, "loadgen"),
 			Wsload:  filepath.Join(buildDir, "wsload"),
 			Root:    root,
@@ -224,7 +225,10 @@ func (c *cluster) loadImage(t *testing.T, bin string, refs ...string) {
 // copy, and patches only what a cluster without a registry needs: the
 // container's image, imagePullPolicy Never, and the replica count. It
 // returns them as one multi-document stream for kubectl apply.
-func manifests(t *testing.T, root, image string, replicas int) string {
+//
+// The fault scenarios pass patch, which changes the Deployment further (its
+// pod spec and container) and says why in the test.
+func manifests(t *testing.T, root, image string, replicas int, patch ...func(podSpec, ctr map[string]any)) string {
 	t.Helper()
 	var docs []string
 	for _, name := range []string{"deployment.yaml", "service.yaml", "pdb.yaml"} {
@@ -241,7 +245,7 @@ func manifests(t *testing.T, root, image string, replicas int) string {
 				t.Fatalf("%s: %v", name, err)
 			}
 			if obj["kind"] == "Deployment" {
-				patchDeployment(t, obj, image, replicas)
+				patchDeployment(t, obj, image, replicas, patch)
 			}
 			j, err := json.Marshal(obj)
 			if err != nil {
@@ -253,7 +257,7 @@ func manifests(t *testing.T, root, image string, replicas int) string {
 	return strings.Join(docs, "\n---\n") + "\n"
 }
 
-func patchDeployment(t *testing.T, obj map[string]any, image string, replicas int) {
+func patchDeployment(t *testing.T, obj map[string]any, image string, replicas int, patch []func(podSpec, ctr map[string]any)) {
 	t.Helper()
 	spec, _ := obj["spec"].(map[string]any)
 	tmpl, _ := spec["template"].(map[string]any)
@@ -266,6 +270,26 @@ func patchDeployment(t *testing.T, obj map[string]any, image string, replicas in
 	ctr["image"] = image
 	ctr["imagePullPolicy"] = "Never"
 	spec["replicas"] = replicas
+	for _, p := range patch {
+		p(podSpec, ctr)
+	}
+}
+
+// setEnv sets (or, with value "", removes) an environment variable of the
+// container.
+func setEnv(ctr map[string]any, name, value string) {
+	env, _ := ctr["env"].([]any)
+	out := []any{}
+	for _, e := range env {
+		if m, ok := e.(map[string]any); ok && m["name"] == name {
+			continue
+		}
+		out = append(out, e)
+	}
+	if value != "" {
+		out = append(out, map[string]any{"name": name, "value": value})
+	}
+	ctr["env"] = out
 }
 
 // deployment is what the manifests deploy.
