@@ -58,7 +58,7 @@ func TestRollout(t *testing.T) {
 	runs := map[string]*rollRun{}
 	for _, im := range images {
 		t.Run(im.Name, func(t *testing.T) {
-			r := rollout(t, c, b, im, tag)
+			r := rollout(t, c, b, im, tag, rollOpts{imageChange: true, all: true})
 			runs[im.Name] = r
 			recordRollout(t, im, r)
 			if im.Lameduck {
@@ -82,39 +82,56 @@ func TestRollout(t *testing.T) {
 	}
 }
 
-// rollout deploys im with the manifests, starts every load, rolls the
-// Deployment twice, stops the loads, scales to zero and counts.
-func rollout(t *testing.T, c *cluster, b binaries, im image, tag string) *rollRun {
-	ns := c.namespace(t, "lameduck-k8s-"+im.Name)
+// rollOpts says what a rollout run does besides `kubectl rollout restart`
+// under HTTP/1 and h2c load from the node.
+type rollOpts struct {
+	ns          string                          // namespace prefix; default lameduck-k8s-<image>
+	patch       []func(pod, ctr map[string]any) // changes to the manifests, for scenarios that test one
+	imageChange bool                            // then roll again with kubectl set image
+	all         bool                            // also the load pod, WebSocket clients and jobs
+}
+
+// rollout deploys im with the manifests, starts the loads, rolls the
+// Deployment, stops the loads, scales to zero and counts.
+func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollOpts) *rollRun {
+	if o.ns == "" {
+		o.ns = "lameduck-k8s-" + im.Name
+	}
+	ns := c.namespace(t, o.ns)
 	pods := watchPods(t, c, ns)
 	start := time.Now()
-	c.must(t, time.Minute, manifests(t, b.Root, "local/lameduck-"+im.Name+":"+tag+"-a", 3), "apply", "-n", ns, "-f", "-")
+	c.must(t, time.Minute, manifests(t, b.Root, "local/lameduck-"+im.Name+":"+tag+"-a", 3, o.patch...), "apply", "-n", ns, "-f", "-")
 	c.must(t, 3*time.Minute, "", "rollout", "status", "-n", ns, "deploy/"+deployName, "--timeout=170s")
 	pods.waitFor(t, "3 Ready pods", time.Minute, settled("starter", 3, ""))
 	ip := strings.TrimSpace(c.must(t, 30*time.Second, "", "get", "svc", "-n", ns, deployName, "-o", "jsonpath={.spec.clusterIP}"))
 	base := "http://" + ip
 	t.Logf("%s: 3 pods Ready behind %s after %v", im.Name, ip, time.Since(start).Round(time.Millisecond))
 
-	// The load pod: HTTP/1 to the ClusterIP from inside the cluster.
-	c.must(t, time.Minute, loadPod(tag, base+"/hello"), "apply", "-n", ns, "-f", "-")
-	pods.waitFor(t, "the load pod's first success", time.Minute, func(recs []podRecord) bool {
-		for _, r := range recs {
-			if r.App == "loadgen" && r.logs != nil && r.logs.count("ready") > 0 {
-				return true
+	if o.all {
+		// The load pod: HTTP/1 to the ClusterIP from inside the cluster.
+		c.must(t, time.Minute, loadPod(tag, base+"/hello"), "apply", "-n", ns, "-f", "-")
+		pods.waitFor(t, "the load pod's first success", time.Minute, func(recs []podRecord) bool {
+			for _, r := range recs {
+				if r.App == "loadgen" && r.logs != nil && r.logs.count("ready") > 0 {
+					return true
+				}
 			}
-		}
-		return false
-	})
+			return false
+		})
+	}
 	http1 := startLoadgen(t, b.Loadgen, "loadgen-http1", "-url", base+"/hello", "-proto", "http1", "-c", "4", "-rate", fmt.Sprint(httpRate))
 	h2c := startLoadgen(t, b.Loadgen, "loadgen-h2c", "-url", base+"/hello", "-proto", "h2c", "-c", "4", "-rate", fmt.Sprint(httpRate))
-	jobs := startLoadgen(t, b.Loadgen, "loadgen-jobs", "-method", "POST", "-url", base+"/jobs?d=500ms&n=1", "-count-prefix", "job-", "-c", "2", "-rate", fmt.Sprint(jobRate))
-	ws := startProc(t, "wsload", b.Wsload, "-url", "ws://"+ip+"/ws", "-n", fmt.Sprint(wsClients), "-max", "5m")
+	var jobs, ws *proc
 	pub := newPublisher(pods, "starter")
 	ctx, cancel := context.WithCancel(context.Background())
 	var pubDone sync.WaitGroup
-	pubDone.Go(func() { pub.run(ctx, publishEach) })
 	defer func() { cancel(); pubDone.Wait() }()
-	waitWS(t, ws, wsClients, -1, time.Minute)
+	if o.all {
+		jobs = startLoadgen(t, b.Loadgen, "loadgen-jobs", "-method", "POST", "-url", base+"/jobs?d=500ms&n=1", "-count-prefix", "job-", "-c", "2", "-rate", fmt.Sprint(jobRate))
+		ws = startProc(t, "wsload", b.Wsload, "-url", "ws://"+ip+"/ws", "-n", fmt.Sprint(wsClients), "-max", "5m")
+		pubDone.Go(func() { pub.run(ctx, publishEach) })
+		waitWS(t, ws, wsClients, -1, time.Minute)
+	}
 
 	var ev []timelineEvent
 	mark := func(what string) { ev = append(ev, timelineEvent{T: time.Now(), What: what}) }
@@ -126,27 +143,32 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string) *rollRu
 		mark(what + ": done")
 	}
 	roll("kubectl rollout restart", "rollout", "restart", "-n", ns, "deploy/"+deployName)
-	roll("kubectl set image", "set", "image", "-n", ns, "deploy/"+deployName, containerName+"=local/lameduck-"+im.Name+":"+tag+"-b")
-	// Every client is connected again and has a message published after the
-	// last pod was replaced.
-	waitWS(t, ws, wsClients, pub.last()+1, time.Minute)
-
-	r := &rollRun{events: ev}
+	if o.imageChange {
+		roll("kubectl set image", "set", "image", "-n", ns, "deploy/"+deployName, containerName+"=local/lameduck-"+im.Name+":"+tag+"-b")
+	}
+	r := &rollRun{events: ev, ws: &wsVerdict{}}
+	if o.all {
+		// Every client is connected again and has a message published
+		// after the last pod was replaced.
+		waitWS(t, ws, wsClients, pub.last()+1, time.Minute)
+	}
 	r.http1 = finishLoadgen(t, http1)
 	r.h2c = finishLoadgen(t, h2c)
-	r.jobs = finishLoadgen(t, jobs)
-	cancel()
-	pubDone.Wait()
-	var wsOut wsOutput
-	ws.finish(t, "stop", `{"conns"`, &wsOut)
-	r.ws = checkWS(pub, wsClients, wsOut)
-	c.must(t, time.Minute, "", "delete", "pod", "-n", ns, "loadgen", "--wait=true")
-	pods.waitFor(t, "the load pod's result", time.Minute, allGone("loadgen"))
-	for _, p := range pods.snapshot() {
-		if p.App == "loadgen" && p.logs != nil {
-			line := p.logs.last("{")
-			if err := jsonUnmarshal(line, &r.inPod); err != nil {
-				t.Fatalf("load pod: %v; its log:\n%s", err, p.logs.text())
+	if o.all {
+		r.jobs = finishLoadgen(t, jobs)
+		cancel()
+		pubDone.Wait()
+		var wsOut wsOutput
+		ws.finish(t, "stop", `{"conns"`, &wsOut)
+		r.ws = checkWS(pub, wsClients, wsOut)
+		c.must(t, time.Minute, "", "delete", "pod", "-n", ns, "loadgen", "--wait=true")
+		pods.waitFor(t, "the load pod's result", time.Minute, allGone("loadgen"))
+		for _, p := range pods.snapshot() {
+			if p.App == "loadgen" && p.logs != nil {
+				line := p.logs.last("{")
+				if err := jsonUnmarshal(line, &r.inPod); err != nil {
+					t.Fatalf("load pod: %v; its log:\n%s", err, p.logs.text())
+				}
 			}
 		}
 	}
