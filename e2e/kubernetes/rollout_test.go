@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,10 @@ type rollRun struct {
 	maxStop                 time.Duration
 	badExits                []string // pods that did not exit with 0
 	events                  []timelineEvent
+	// lags are, for each replaced pod, the time from the deletion (as the
+	// watch saw it) to the first poll of the node's iptables rules that no
+	// longer sent the Service's traffic to it.
+	lags []time.Duration
 }
 
 // Scenarios 1, 2 and 3: `kubectl rollout restart`, then an image change,
@@ -99,6 +104,8 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	}
 	ns := c.namespace(t, o.ns)
 	pods := watchPods(t, c, ns)
+	rl := watchRules(ns)
+	defer rl.stop()
 	start := time.Now()
 	c.must(t, time.Minute, manifests(t, b.Root, "local/lameduck-"+im.Name+":"+tag+"-a", 3, o.patch...), "apply", "-n", ns, "-f", "-")
 	c.must(t, 3*time.Minute, "", "rollout", "status", "-n", ns, "deploy/"+deployName, "--timeout=170s")
@@ -192,6 +199,9 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 		}
 		if !p.Deleted.IsZero() && p.Deleted.Before(ev[len(ev)-1].T) {
 			r.replaced++
+			if sp, ok := rl.span(p.IP + ":8080"); ok && !sp.Gone.IsZero() {
+				r.lags = append(r.lags, sp.Gone.Sub(p.Deleted))
+			}
 		}
 		if p.ExitCode != 0 || p.Exited.IsZero() {
 			r.badExits = append(r.badExits, fmt.Sprintf("%s: exit %d (%s)", p.Name, p.ExitCode, p.Reason))
@@ -233,7 +243,7 @@ func recordRollout(t *testing.T, im image, r *rollRun) {
 		record(t, row{Scenario: fmt.Sprintf("%d. %s, %s", num, scen, what), Image: im.Name, Count: n, Unit: unit,
 			Failures: failures, MaxStop: r.maxStop, Notes: notes})
 	}
-	rec(1, "HTTP/1 from the node", r.http1.Requests, "requests", r.http1.Failed, fmt.Sprintf("failed: %s; %s", r.http1.kinds(), stops))
+	rec(1, "HTTP/1 from the node", r.http1.Requests, "requests", r.http1.Failed, fmt.Sprintf("failed: %s; %s; %s", r.http1.kinds(), stops, lagNote(r.lags)))
 	rec(1, "h2c from the node", r.h2c.Requests, "requests", r.h2c.Failed, fmt.Sprintf("failed: %s", r.h2c.kinds()))
 	rec(1, "HTTP/1 from a pod", r.inPod.Requests, "requests", r.inPod.Failed, fmt.Sprintf("failed: %s", r.inPod.kinds()))
 	rec(2, "WebSocket clients", r.ws.checked, "messages", r.ws.failures(), r.ws.notes())
@@ -248,4 +258,16 @@ func recordRollout(t *testing.T, im image, r *rollRun) {
 			t.Logf("%s sample %s: %s", im.Name, k, v)
 		}
 	}
+}
+
+// lagNote renders the propagation lags: "rule gone 0.1-0.4s after the
+// deletion (6 pods)".
+func lagNote(lags []time.Duration) string {
+	if len(lags) == 0 {
+		return "iptables rules not watched (needs root on a node)"
+	}
+	s := append([]time.Duration(nil), lags...)
+	slices.Sort(s)
+	return fmt.Sprintf("kube-proxy rule gone %v-%v after the deletion (median %v, %d pods, polled every %v)",
+		s[0].Round(10*time.Millisecond), s[len(s)-1].Round(10*time.Millisecond), s[len(s)/2].Round(10*time.Millisecond), len(s), rulePoll)
 }
