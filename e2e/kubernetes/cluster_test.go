@@ -38,6 +38,7 @@ type cluster struct {
 	kubectl string
 	load    []string // LAMEDUCK_K8S_LOAD_IMAGE, split on spaces
 	desc    string   // "Kubernetes v1.34.4, 1 node"
+	nodes   int
 }
 
 var (
@@ -97,6 +98,7 @@ func findCluster() (*cluster, error) {
 	}
 	if out, err := c.run(ctx, "", "get", "nodes", "-o", "name"); err == nil {
 		n := len(strings.Fields(out))
+		c.nodes = n
 		c.desc += fmt.Sprintf(", %d node%s", n, map[bool]string{true: "s"}[n != 1])
 	}
 	return c, nil

@@ -21,6 +21,9 @@ type podObject struct {
 		Labels            map[string]string `json:"labels"`
 		DeletionTimestamp *time.Time        `json:"deletionTimestamp"`
 	} `json:"metadata"`
+	Spec struct {
+		NodeName string `json:"nodeName"`
+	} `json:"spec"`
 	Status struct {
 		PodIP             string `json:"podIP"`
 		ContainerStatuses []struct {
@@ -50,6 +53,7 @@ type containerState struct {
 // watch reported each change (the API's own timestamps have whole seconds).
 type podRecord struct {
 	Name, IP, Image, App string
+	Node                 string
 	Seen                 time.Time // first event
 	Running              time.Time // container running
 	Ready                time.Time // first Ready
@@ -151,6 +155,9 @@ func (p *pods) update(typ string, o podObject, now time.Time) {
 	if r == nil {
 		r = &podRecord{Name: o.Metadata.Name, Seen: now, App: o.Metadata.Labels["app.kubernetes.io/name"], LastExitCode: -1}
 		p.recs[r.Name] = r
+	}
+	if o.Spec.NodeName != "" {
+		r.Node = o.Spec.NodeName
 	}
 	if o.Status.PodIP != "" {
 		r.IP = o.Status.PodIP
