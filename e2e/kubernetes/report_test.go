@@ -30,7 +30,18 @@ type row struct {
 var summary struct {
 	sync.Mutex
 	rows   []row
-	extras []string // sections after the table
+	extras []string          // sections after the table
+	svgs   map[string]string // charts to write beside the report, by file name
+}
+
+// addSVG keeps a chart to write beside the report when every test passed.
+func addSVG(name, svg string) {
+	summary.Lock()
+	defer summary.Unlock()
+	if summary.svgs == nil {
+		summary.svgs = map[string]string{}
+	}
+	summary.svgs[name] = svg
 }
 
 func record(t *testing.T, r row) {
@@ -76,6 +87,7 @@ func finishSummary(w io.Writer, passed bool) error {
 	summary.Lock()
 	rows := append([]row(nil), summary.rows...)
 	extras := append([]string(nil), summary.extras...)
+	svgs := summary.svgs
 	summary.Unlock()
 	if len(rows) == 0 {
 		return nil
@@ -114,7 +126,12 @@ func finishSummary(w io.Writer, passed bool) error {
 	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 		return fmt.Errorf("LAMEDUCK_K8S_REPORT: %w", err)
 	}
-	fmt.Fprintf(w, "wrote the table to %s\n", path)
+	for name, svg := range svgs {
+		if err := writeSVG(name, svg); err != nil {
+			return fmt.Errorf("LAMEDUCK_K8S_REPORT: %w", err)
+		}
+	}
+	fmt.Fprintf(w, "wrote the table (and %d charts) to %s\n", len(svgs), path)
 	return nil
 }
 
@@ -150,7 +167,7 @@ type timelineEvent struct {
 // writeTimeline logs what happened, second by second from the first
 // rollout: the suite's commands, each pod's deletion, exit and readiness,
 // and every failure of the load.
-func writeTimeline(t *testing.T, r *rollRun) {
+func writeTimeline(t *testing.T, name string, r *rollRun) {
 	if len(r.events) == 0 {
 		return
 	}
@@ -166,11 +183,21 @@ func writeTimeline(t *testing.T, r *rollRun) {
 		if !p.Exited.IsZero() {
 			ev = append(ev, timelineEvent{p.Exited, fmt.Sprintf("%s exited %d", p.Name, p.ExitCode)})
 		}
+		if sp, ok := r.ruleSpans[p.Name]; ok {
+			ev = append(ev, timelineEvent{sp.Gone, p.Name + ": kube-proxy's rule gone"})
+		}
+	}
+	perSecond := map[int64]int{} // failures, by whole second since t0
+	for _, ft := range r.failureTimes() {
+		perSecond[int64(time.Unix(0, ft).Sub(t0)/time.Second)]++
+	}
+	for s, n := range perSecond {
+		ev = append(ev, timelineEvent{t0.Add(time.Duration(s) * time.Second), fmt.Sprintf("%d failures in this second", n)})
 	}
 	sort.Slice(ev, func(i, j int) bool { return ev[i].T.Before(ev[j].T) })
 	var b strings.Builder
 	for _, e := range ev {
 		fmt.Fprintf(&b, "  %+7.1fs  %s\n", e.T.Sub(t0).Seconds(), e.What)
 	}
-	t.Logf("timeline of the lameduck run:\n%s", b.String())
+	t.Logf("timeline of the %s run:\n%s", name, b.String())
 }

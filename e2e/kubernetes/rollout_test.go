@@ -42,7 +42,18 @@ type rollRun struct {
 	// lags are, for each replaced pod, the time from the deletion (as the
 	// watch saw it) to the first poll of the node's iptables rules that no
 	// longer sent the Service's traffic to it.
-	lags []time.Duration
+	lags      []time.Duration
+	ruleSpans map[string]ruleSpan // by pod name
+	wsFails   []int64             // abnormal closes and failed dials, Unix ns
+}
+
+// failureTimes are the times of every failure the run counted.
+func (r *rollRun) failureTimes() []int64 {
+	var out []int64
+	for _, l := range []loadResult{r.http1, r.h2c, r.inPod, r.jobs} {
+		out = append(out, l.FailureTimes...)
+	}
+	return append(out, r.wsFails...)
 }
 
 // Scenarios 1, 2 and 3: `kubectl rollout restart`, then an image change,
@@ -82,8 +93,11 @@ func TestRollout(t *testing.T) {
 			t.Errorf("the naive replica lost nothing: the suite cannot see loss")
 		}
 	}
-	if l := runs["lameduck"]; l != nil {
-		writeTimeline(t, l)
+	for _, im := range images {
+		if r := runs[im.Name]; r != nil {
+			writeTimeline(t, im.Name, r)
+			addSVG("kubernetes-rollout-"+im.Name+".svg", timelineSVG(fmt.Sprintf("%s: kubectl rollout restart, then kubectl set image, 3 replicas, under load through the Service", im.Name), r))
+		}
 	}
 }
 
@@ -153,7 +167,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	if o.imageChange {
 		roll("kubectl set image", "set", "image", "-n", ns, "deploy/"+deployName, containerName+"=local/lameduck-"+im.Name+":"+tag+"-b")
 	}
-	r := &rollRun{events: ev, ws: &wsVerdict{}}
+	r := &rollRun{events: ev, ws: &wsVerdict{}, ruleSpans: map[string]ruleSpan{}}
 	if o.all {
 		// Every client is connected again and has a message published
 		// after the last pod was replaced.
@@ -168,6 +182,14 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 		var wsOut wsOutput
 		ws.finish(t, "stop", `{"conns"`, &wsOut)
 		r.ws = checkWS(pub, wsClients, wsOut)
+		for _, c := range wsOut.Conns {
+			if c.By == "error" || c.By == "server" && c.Code != 1001 {
+				r.wsFails = append(r.wsFails, c.Close)
+			}
+		}
+		for _, d := range wsOut.DialFailures {
+			r.wsFails = append(r.wsFails, d.T)
+		}
 		c.must(t, time.Minute, "", "delete", "pod", "-n", ns, "loadgen", "--wait=true")
 		pods.waitFor(t, "the load pod's result", time.Minute, allGone("loadgen"))
 		for _, p := range pods.snapshot() {
@@ -201,6 +223,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 			r.replaced++
 			if sp, ok := rl.span(p.IP + ":8080"); ok && !sp.Gone.IsZero() {
 				r.lags = append(r.lags, sp.Gone.Sub(p.Deleted))
+				r.ruleSpans[p.Name] = sp
 			}
 		}
 		if p.ExitCode != 0 || p.Exited.IsZero() {
