@@ -143,6 +143,13 @@ func (p *pods) close() {
 	}
 }
 
+// poke tells the waiters that something changed (a log line arrived).
+func (p *pods) poke() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notify()
+}
+
 func (p *pods) notify() {
 	close(p.changed)
 	p.changed = make(chan struct{})
@@ -186,7 +193,7 @@ func (p *pods) update(typ string, o podObject, now time.Time) {
 		}
 	}
 	if r.logs == nil && !r.Running.IsZero() {
-		r.logs = follow(p.c, p.ns, r.Name)
+		r.logs = follow(p.c, p.ns, r.Name, p.poke)
 	}
 	p.notify()
 }
@@ -280,10 +287,11 @@ type follower struct {
 	lines  []string
 }
 
-func follow(c *cluster, ns, pod string) *follower {
+func follow(c *cluster, ns, pod string, changed func()) *follower {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follower{cancel: cancel, done: make(chan struct{})}
 	go func() {
+		defer changed()
 		defer close(f.done)
 		// The container may not accept a log stream at once: retry a few
 		// times, never after the pod is gone for good.
@@ -304,6 +312,7 @@ func follow(c *cluster, ns, pod string) *follower {
 				f.mu.Lock()
 				f.lines = append(f.lines, sc.Text())
 				f.mu.Unlock()
+				changed()
 			}
 			_, _ = io.Copy(io.Discard, out)
 			if cmd.Wait() == nil || n > 0 {
