@@ -25,6 +25,8 @@ func TestDrain(t *testing.T) {
 	c.loadImage(t, b.Starter, "local/lameduck-lameduck:"+tag+"-a")
 	ns := c.namespace(t, "lameduck-k8s-drain")
 	pods := watchPods(t, c, ns)
+	rl := watchRules(ns)
+	defer rl.stop()
 	c.must(t, time.Minute, manifests(t, b.Root, "local/lameduck-lameduck:"+tag+"-a", 3), "apply", "-n", ns, "-f", "-")
 	pods.waitFor(t, "3 Ready pods", 3*time.Minute, settled("starter", 3, ""))
 	node := ""
@@ -38,6 +40,9 @@ func TestDrain(t *testing.T) {
 	t.Cleanup(func() { c.must(t, 30*time.Second, "", "uncordon", node) })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	tl := &rollRun{ruleSpans: map[string]ruleSpan{}}
+	mark := func(what string) { tl.events = append(tl.events, timelineEvent{T: time.Now(), What: what}) }
+	mark("kubectl drain")
 	// Only this test's pods: the node may run others.
 	out, err := c.run(ctx, "", "drain", node, "--pod-selector="+appLabel, "--ignore-daemonsets", "--timeout=25s")
 	t.Logf("kubectl drain (%v):\n%s", err, out)
@@ -49,9 +54,19 @@ func TestDrain(t *testing.T) {
 			serving++
 		}
 	}
+	mark("kubectl uncordon")
 	c.must(t, 30*time.Second, "", "uncordon", node)
 	pods.waitFor(t, "3 Ready pods after uncordon", 3*time.Minute, settled("starter", 3, ""))
+	mark("3 pods Ready")
 	r1, r2 := finishLoadgen(t, http1), finishLoadgen(t, h2c)
+	tl.http1, tl.h2c = r1, r2
+	for _, p := range pods.snapshot() {
+		tl.pods = append(tl.pods, p)
+		if sp, ok := rl.span(p.IP + ":8080"); ok && !sp.Gone.IsZero() {
+			tl.ruleSpans[p.Name] = sp
+		}
+	}
+	writeTimeline(t, "drain", tl)
 	c.must(t, time.Minute, "", "scale", "-n", ns, "deploy/"+deployName, "--replicas=0")
 	pods.waitFor(t, "every pod to be gone", 2*time.Minute, allGone("starter"))
 	var bad []string

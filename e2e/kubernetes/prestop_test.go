@@ -31,7 +31,9 @@ func TestPreStopSleepAction(t *testing.T) {
 		Notes: fmt.Sprintf("failed: %s; %s", r.http1.kinds(), notes)})
 	record(t, row{Scenario: scen + ", h2c from the node", Image: "lameduck", Count: r.h2c.Requests, Unit: "requests", Failures: r.h2c.Failed, MaxStop: r.maxStop,
 		Notes: fmt.Sprintf("failed: %s", r.h2c.kinds())})
-	if f := r.http1.Failed + r.h2c.Failed; f != 0 || len(r.badExits) > 0 {
+	record(t, row{Scenario: scen + ", HTTP/1 new connection per request", Image: "lameduck", Count: r.newConn.Requests, Unit: "requests", Failures: r.newConn.Failed, MaxStop: r.maxStop,
+		Notes: fmt.Sprintf("failed: %s", r.newConn.kinds())})
+	if f := r.http1.Failed + r.h2c.Failed + r.newConn.Failed; f != 0 || len(r.badExits) > 0 {
 		t.Errorf("with the preStop sleep action: %d requests failed; exits: %v", f, r.badExits)
 	}
 	if r.replaced < 3 || r.http1.OK == 0 || r.h2c.OK == 0 {

@@ -29,9 +29,9 @@ func TestPropagationLag(t *testing.T) {
 			if delay == "0s" {
 				zero = r
 			}
-			record(t, row{Scenario: "4. rollout restart, stop.preStopDelay " + delay + ", HTTP/1 + h2c from the node", Image: "lameduck",
-				Count: r.http1.Requests + r.h2c.Requests, Unit: "requests", Failures: r.http1.Failed + r.h2c.Failed, MaxStop: r.maxStop,
-				Notes: fmt.Sprintf("HTTP/1 failed: %s; h2c failed: %s; %s", r.http1.kinds(), r.h2c.kinds(), lagNote(r.lags))})
+			record(t, row{Scenario: "4. rollout restart, stop.preStopDelay " + delay + ", HTTP/1 (kept and new connections) + h2c from the node", Image: "lameduck",
+				Count: r.http1.Requests + r.h2c.Requests + r.newConn.Requests, Unit: "requests", Failures: r.http1.Failed + r.h2c.Failed + r.newConn.Failed, MaxStop: r.maxStop,
+				Notes: fmt.Sprintf("HTTP/1 failed: %s; new connections failed: %s; h2c failed: %s; %s", r.http1.kinds(), r.newConn.kinds(), r.h2c.kinds(), lagNote(r.lags))})
 			if r.replaced < 3 || r.http1.OK == 0 || r.h2c.OK == 0 {
 				t.Errorf("not a test: %d pods replaced, %d+%d requests", r.replaced, r.http1.OK, r.h2c.OK)
 			}

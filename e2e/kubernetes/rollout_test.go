@@ -32,6 +32,7 @@ const (
 // Deployment under every load at once.
 type rollRun struct {
 	http1, h2c, inPod, jobs loadResult
+	newConn                 loadResult // HTTP/1, a connection per request
 	jobsDone                int
 	ws                      *wsVerdict
 	pods                    []podRecord
@@ -50,7 +51,7 @@ type rollRun struct {
 // failureTimes are the times of every failure the run counted.
 func (r *rollRun) failureTimes() []int64 {
 	var out []int64
-	for _, l := range []loadResult{r.http1, r.h2c, r.inPod, r.jobs} {
+	for _, l := range []loadResult{r.http1, r.h2c, r.newConn, r.inPod, r.jobs} {
 		out = append(out, l.FailureTimes...)
 	}
 	return append(out, r.wsFails...)
@@ -78,17 +79,17 @@ func TestRollout(t *testing.T) {
 			runs[im.Name] = r
 			recordRollout(t, im, r)
 			if im.Lameduck {
-				if f := r.http1.Failed + r.h2c.Failed + r.inPod.Failed + r.ws.failures() + int64(r.jobs.Lines) - int64(r.jobsDone) + r.jobs.Failed; f != 0 || len(r.badExits) > 0 {
+				if f := r.http1.Failed + r.h2c.Failed + r.newConn.Failed + r.inPod.Failed + r.ws.failures() + int64(r.jobs.Lines) - int64(r.jobsDone) + r.jobs.Failed; f != 0 || len(r.badExits) > 0 {
 					t.Errorf("lameduck lost %d requests, messages or jobs; exits: %v", f, r.badExits)
 				}
-				if r.replaced < 6 || r.http1.OK == 0 || r.h2c.OK == 0 || r.inPod.OK == 0 || r.ws.checked == 0 || r.jobs.Lines == 0 {
+				if r.replaced < 6 || r.http1.OK == 0 || r.h2c.OK == 0 || r.newConn.OK == 0 || r.inPod.OK == 0 || r.ws.checked == 0 || r.jobs.Lines == 0 {
 					t.Errorf("not a test: %d pods replaced, %d+%d+%d requests, %d messages checked, %d jobs", r.replaced, r.http1.OK, r.h2c.OK, r.inPod.OK, r.ws.checked, r.jobs.Lines)
 				}
 			}
 		})
 	}
 	if n := runs["naive"]; n != nil {
-		lost := n.http1.Failed + n.h2c.Failed + n.inPod.Failed + n.ws.failures() + n.jobs.Lines - int64(n.jobsDone)
+		lost := n.http1.Failed + n.h2c.Failed + n.newConn.Failed + n.inPod.Failed + n.ws.failures() + n.jobs.Lines - int64(n.jobsDone)
 		if lost <= 0 {
 			t.Errorf("the naive replica lost nothing: the suite cannot see loss")
 		}
@@ -142,6 +143,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	}
 	http1 := startLoadgen(t, b.Loadgen, "loadgen-http1", "-url", base+"/hello", "-proto", "http1", "-c", "4", "-rate", fmt.Sprint(httpRate))
 	h2c := startLoadgen(t, b.Loadgen, "loadgen-h2c", "-url", base+"/hello", "-proto", "h2c", "-c", "4", "-rate", fmt.Sprint(httpRate))
+	newConn := startLoadgen(t, b.Loadgen, "loadgen-new-conn", "-url", base+"/hello", "-proto", "http1", "-new-conn", "-c", "4", "-rate", fmt.Sprint(httpRate))
 	var jobs, ws *proc
 	pub := newPublisher(pods, "starter")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,6 +177,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	}
 	r.http1 = finishLoadgen(t, http1)
 	r.h2c = finishLoadgen(t, h2c)
+	r.newConn = finishLoadgen(t, newConn)
 	if o.all {
 		r.jobs = finishLoadgen(t, jobs)
 		cancel()
@@ -268,6 +271,7 @@ func recordRollout(t *testing.T, im image, r *rollRun) {
 	}
 	rec(1, "HTTP/1 from the node", r.http1.Requests, "requests", r.http1.Failed, fmt.Sprintf("failed: %s; %s; %s", r.http1.kinds(), stops, lagNote(r.lags)))
 	rec(1, "h2c from the node", r.h2c.Requests, "requests", r.h2c.Failed, fmt.Sprintf("failed: %s", r.h2c.kinds()))
+	rec(1, "HTTP/1, a new connection per request, from the node", r.newConn.Requests, "requests", r.newConn.Failed, fmt.Sprintf("failed: %s", r.newConn.kinds()))
 	rec(1, "HTTP/1 from a pod", r.inPod.Requests, "requests", r.inPod.Failed, fmt.Sprintf("failed: %s", r.inPod.kinds()))
 	rec(2, "WebSocket clients", r.ws.checked, "messages", r.ws.failures(), r.ws.notes())
 	lost := r.jobs.Lines - int64(r.jobsDone)
