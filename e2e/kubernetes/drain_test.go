@@ -34,6 +34,7 @@ func TestDrain(t *testing.T) {
 		node = r.Node
 	}
 	ip := strings.TrimSpace(c.must(t, 30*time.Second, "", "get", "svc", "-n", ns, deployName, "-o", "jsonpath={.spec.clusterIP}"))
+	waitService(t, "http://"+ip, rl, 3)
 	http1 := startLoadgen(t, b.Loadgen, "loadgen-http1", "-url", "http://"+ip+"/hello", "-proto", "http1", "-c", "4", "-rate", fmt.Sprint(httpRate))
 	h2c := startLoadgen(t, b.Loadgen, "loadgen-h2c", "-url", "http://"+ip+"/hello", "-proto", "h2c", "-c", "4", "-rate", fmt.Sprint(httpRate))
 

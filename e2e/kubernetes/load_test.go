@@ -403,3 +403,32 @@ func checkWS(pub *publisher, clients int, out wsOutput) *wsVerdict {
 	}
 	return v
 }
+
+// waitService waits until the Service answers through its ClusterIP, and,
+// where the node's rules are watched, until they route to n endpoints: the
+// pods are Ready before kube-proxy has written their rules, and a load
+// started in between counts connections the rules refuse ("has no
+// endpoints") against the service.
+func waitService(t *testing.T, base string, rl *rules, n int) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ok := !rl.active() || rl.routed(n)
+		if ok {
+			resp, err := client.Get(base + "/hello")
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			ok = err == nil && resp.StatusCode == http.StatusOK
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not routed to %d pods within a minute", base, n)
+		}
+		time.Sleep(100 * time.Millisecond) // kube-proxy's rules are not an event the suite can wait on
+	}
+}

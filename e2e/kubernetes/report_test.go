@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -189,7 +190,7 @@ func writeTimeline(t *testing.T, name string, r *rollRun) {
 	}
 	perSecond := map[int64]int{} // failures, by whole second since t0
 	for _, ft := range r.failureTimes() {
-		perSecond[int64(time.Unix(0, ft).Sub(t0)/time.Second)]++
+		perSecond[int64(math.Floor(time.Unix(0, ft).Sub(t0).Seconds()))]++
 	}
 	for s, n := range perSecond {
 		ev = append(ev, timelineEvent{t0.Add(time.Duration(s) * time.Second), fmt.Sprintf("%d failures in this second", n)})

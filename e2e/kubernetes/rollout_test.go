@@ -127,6 +127,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	pods.waitFor(t, "3 Ready pods", time.Minute, settled("starter", 3, ""))
 	ip := strings.TrimSpace(c.must(t, 30*time.Second, "", "get", "svc", "-n", ns, deployName, "-o", "jsonpath={.spec.clusterIP}"))
 	base := "http://" + ip
+	waitService(t, base, rl, 3)
 	t.Logf("%s: 3 pods Ready behind %s after %v", im.Name, ip, time.Since(start).Round(time.Millisecond))
 
 	if o.all {
@@ -209,6 +210,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	mark("kubectl scale --replicas=0")
 	c.must(t, time.Minute, "", "scale", "-n", ns, "deploy/"+deployName, "--replicas=0")
 	pods.waitFor(t, "every pod to be gone", 2*time.Minute, allGone("starter"))
+	r.events = ev
 	for _, p := range pods.snapshot() {
 		if p.App != "starter" {
 			continue

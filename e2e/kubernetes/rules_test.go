@@ -19,6 +19,10 @@ type rules struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	seen   map[string]*ruleSpan // "IP:port" -> span
+	// noEndpoints are the polls that found a REJECT rule of the
+	// namespace's Service ("has no endpoints"): kube-proxy refuses its
+	// connections then.
+	noEndpoints []time.Time
 }
 
 type ruleSpan struct {
@@ -40,7 +44,7 @@ func watchRules(ns string) *rules {
 		tick := time.NewTicker(rulePoll)
 		defer tick.Stop()
 		for {
-			out, err := exec.CommandContext(ctx, "iptables-save", "-t", "nat").Output()
+			out, err := exec.CommandContext(ctx, "iptables-save").Output()
 			now := time.Now()
 			if err == nil {
 				r.update(string(out), ns+"/", now)
@@ -57,7 +61,11 @@ func watchRules(ns string) *rules {
 
 func (r *rules) update(out, prefix string, now time.Time) {
 	present := map[string]bool{}
+	reject := false
 	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, prefix) && strings.Contains(l, "has no endpoints") {
+			reject = true
+		}
 		if !strings.HasPrefix(l, "-A KUBE-SVC-") || !strings.Contains(l, prefix) {
 			continue
 		}
@@ -70,6 +78,9 @@ func (r *rules) update(out, prefix string, now time.Time) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if reject {
+		r.noEndpoints = append(r.noEndpoints, now)
+	}
 	for ep := range present {
 		s := r.seen[ep]
 		if s == nil {
@@ -99,4 +110,36 @@ func (r *rules) span(ep string) (ruleSpan, bool) {
 		return ruleSpan{}, false
 	}
 	return *s, true
+}
+
+// active reports whether the rules are being watched.
+func (r *rules) active() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// routed reports whether the Service's rules send traffic to n endpoints
+// and refuse none of it (no "has no endpoints" REJECT rule in the last
+// poll).
+func (r *rules) routed(n int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := 0
+	var last time.Time
+	for _, s := range r.seen {
+		if s.Gone.IsZero() {
+			got++
+		}
+		if s.Last.After(last) {
+			last = s.Last
+		}
+	}
+	if len(r.noEndpoints) > 0 && !r.noEndpoints[len(r.noEndpoints)-1].Before(last) {
+		return false
+	}
+	return got == n
 }
