@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"sort"
 	"strings"
@@ -370,4 +371,33 @@ func (f *follower) last(prefix string) string {
 		}
 	}
 	return ""
+}
+
+// stopMarks reads a lameduck process's log (zap JSON, "ts" in Unix
+// seconds): when its stop began (SIGTERM arrived) and when each phase
+// ended. A naive replica logs none of these.
+func (f *follower) stopMarks() []timelineEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []timelineEvent
+	for _, l := range f.lines {
+		if !strings.Contains(l, `"msg":"stop begins"`) && !strings.Contains(l, `"msg":"stop phase ended"`) {
+			continue
+		}
+		var e struct {
+			TS    float64 `json:"ts"`
+			Msg   string  `json:"msg"`
+			Phase string  `json:"phase"`
+		}
+		if json.Unmarshal([]byte(l), &e) != nil || e.TS == 0 {
+			continue
+		}
+		what := "stop begins (SIGTERM)"
+		if e.Phase != "" {
+			what = e.Phase + " ended"
+		}
+		sec, frac := math.Modf(e.TS)
+		out = append(out, timelineEvent{T: time.Unix(int64(sec), int64(frac*1e9)), What: what})
+	}
+	return out
 }

@@ -187,6 +187,9 @@ func writeTimeline(t *testing.T, name string, r *rollRun) {
 		if sp, ok := r.ruleSpans[p.Name]; ok {
 			ev = append(ev, timelineEvent{sp.Gone, p.Name + ": kube-proxy's rule gone"})
 		}
+		for _, m := range r.marks[p.Name] {
+			ev = append(ev, timelineEvent{m.T, p.Name + ": " + m.What})
+		}
 	}
 	perSecond := map[int64]int{} // failures, by whole second since t0
 	for _, ft := range r.failureTimes() {

@@ -44,8 +44,9 @@ type rollRun struct {
 	// watch saw it) to the first poll of the node's iptables rules that no
 	// longer sent the Service's traffic to it.
 	lags      []time.Duration
-	ruleSpans map[string]ruleSpan // by pod name
-	wsFails   []int64             // abnormal closes and failed dials, Unix ns
+	ruleSpans map[string]ruleSpan        // by pod name
+	marks     map[string][]timelineEvent // by pod name: its stop's phases, from its log
+	wsFails   []int64                    // abnormal closes and failed dials, Unix ns
 }
 
 // failureTimes are the times of every failure the run counted.
@@ -170,7 +171,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 	if o.imageChange {
 		roll("kubectl set image", "set", "image", "-n", ns, "deploy/"+deployName, containerName+"=local/lameduck-"+im.Name+":"+tag+"-b")
 	}
-	r := &rollRun{events: ev, ws: &wsVerdict{}, ruleSpans: map[string]ruleSpan{}}
+	r := &rollRun{events: ev, ws: &wsVerdict{}, ruleSpans: map[string]ruleSpan{}, marks: map[string][]timelineEvent{}}
 	if o.all {
 		// Every client is connected again and has a message published
 		// after the last pod was replaced.
@@ -218,6 +219,7 @@ func rollout(t *testing.T, c *cluster, b binaries, im image, tag string, o rollO
 		r.pods = append(r.pods, p)
 		if p.logs != nil {
 			r.jobsDone += p.logs.count(jobDoneMsg)
+			r.marks[p.Name] = p.logs.stopMarks()
 		}
 		if !p.Deleted.IsZero() && !p.Exited.IsZero() {
 			if d := p.Exited.Sub(p.Deleted); d > r.maxStop {

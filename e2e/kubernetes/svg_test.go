@@ -38,7 +38,7 @@ func timelineSVG(title string, r *rollRun) string {
 	}
 	height := top + lane*float64(len(pods)+3) + 40
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", left+width+20, height)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", left+width+20, height+30)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/><text x="10" y="18" font-size="13">%s</text>`+"\n", html.EscapeString(title))
 	for s := 0; s <= int(span); s += 5 {
 		xx := left + width*float64(s)/span
@@ -65,6 +65,9 @@ func timelineSVG(title string, r *rollRun) string {
 		seg(y, p.Running, ready, "#bbb", "starting")
 		seg(y, ready, deleted, "#4a8", "serving")
 		seg(y, p.Deleted, stopEnd, "#e93", fmt.Sprintf("stopping: deleted to exit %d, %v", p.ExitCode, stopEnd.Sub(p.Deleted).Round(100*time.Millisecond)))
+		for _, m := range r.marks[p.Name] {
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="white" stroke-width="1.5"><title>%s</title></line>`+"\n", x(m.T), y+2, x(m.T), y+lane-8, html.EscapeString(m.What))
+		}
 		if sp, ok := r.ruleSpans[p.Name]; ok && !sp.Gone.IsZero() {
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black" stroke-width="2"><title>kube-proxy rule gone</title></line>`+"\n", x(sp.Gone), y-1, x(sp.Gone), y+lane-5)
 		}
@@ -81,7 +84,8 @@ func timelineSVG(title string, r *rollRun) string {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#36c" stroke-dasharray="3,2"/><text x="%.1f" y="%.1f" fill="#36c">%s</text>`+"\n",
 			xx, top-8, xx, y+lane, xx+2, y+lane+12, html.EscapeString(strings.TrimPrefix(e.What, "kubectl ")))
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#666">grey: starting, green: serving, orange: deleted to exit, black tick: kube-proxy stops routing to it, red: a failed request, message or dial</text>`+"\n", left, height-4)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#666">grey: starting, green: serving, orange: deleted to exit (white ticks: the stop's phases, from its log),</text>`+"\n", left, height+8)
+	fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#666">black tick: kube-proxy stops routing to it, red: a failed request, message or dial</text>`+"\n", left, height+22)
 	b.WriteString("</svg>\n")
 	return b.String()
 }
