@@ -77,7 +77,7 @@ func TestValidateRules(t *testing.T) {
 		{"server address without port", setSrv(func(s *httpmodule.ServerSettings) { s.Addr = "localhost" }), "servers.public.addr", "localhost", `a TCP address "host:port"`},
 		{"server port out of range", setSrv(func(s *httpmodule.ServerSettings) { s.Addr = ":99999" }), "servers.public.addr", ":99999", `a TCP address "host:port"`},
 		{"no protocols", setSrv(func(s *httpmodule.ServerSettings) { s.Protocols = nil }), "servers.public.protocols", "", `one or both of "http1" and "h2c"`},
-		{"unknown protocol", setSrv(func(s *httpmodule.ServerSettings) { s.Protocols = []httpmodule.Protocol{"h2"} }), "servers.public.protocols", "h2", `"Upgrade: h2c" is not supported`},
+		{"unknown protocol", setSrv(func(s *httpmodule.ServerSettings) { s.Protocols = []httpmodule.Protocol{"h3"} }), "servers.public.protocols", "h3", `"Upgrade: h2c" is not supported`},
 		{"protocol twice", setSrv(func(s *httpmodule.ServerSettings) {
 			s.Protocols = []httpmodule.Protocol{httpmodule.HTTP1, httpmodule.HTTP1}
 		}), "servers.public.protocols", "http1", "each once"},

@@ -58,8 +58,11 @@ func envName(path []string) string {
 		if i > 0 {
 			b.WriteByte('_')
 		}
-		for j, r := range p {
-			if j > 0 && unicode.IsUpper(r) {
+		rs := []rune(p)
+		for j, r := range rs {
+			// A capital starts a word, except inside an acronym:
+			// clientCAFile is CLIENT_CA_FILE.
+			if j > 0 && unicode.IsUpper(r) && (!unicode.IsUpper(rs[j-1]) || j+1 < len(rs) && unicode.IsLower(rs[j+1])) {
 				b.WriteByte('_')
 			}
 			b.WriteRune(unicode.ToUpper(r))

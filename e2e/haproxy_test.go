@@ -36,6 +36,10 @@ type lbOptions struct {
 	NoCheck bool
 	// ConnectTimeout bounds HAProxy's connection to a replica; 2s if zero.
 	ConnectTimeout time.Duration
+	// TCP makes HAProxy pass connections through as TCP (mode tcp), as it
+	// does for TLS that the replicas terminate (haproxyTCPConfig); the
+	// health checks stay HTTP on the admin port.
+	TCP bool
 	// ConnectRetries lets HAProxy try again to connect to a replica
 	// (retry-on conn-failure: only before it sent the replica anything,
 	// so that no response is ever replayed or hidden); 0 by default.
@@ -100,7 +104,11 @@ func startLB(t *testing.T, slots []slot, opt lbOptions) *lb {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = haproxyConfig.Execute(f, map[string]any{
+	tmpl := haproxyConfig
+	if opt.TCP {
+		tmpl = haproxyTCPConfig
+	}
+	err = tmpl.Execute(f, map[string]any{
 		"Sock": l.sock, "Addr": l.Addr, "H2": opt.H2, "NoCheck": opt.NoCheck, "Slots": slots,
 		"Inter": fmt.Sprintf("%dms", checkInter.Milliseconds()), "Fall": checkFall,
 		"Connect": fmt.Sprintf("%dms", cmp.Or(opt.ConnectTimeout, 2*time.Second).Milliseconds()),

@@ -62,19 +62,33 @@ func newSlots(t *testing.T, n int) []slot {
 	var out []slot
 	for i := range n {
 		ip := fmt.Sprintf("127.0.0.%d", i+2)
-		out = append(out, slot{Name: fmt.Sprintf("r%d", i+1), IP: ip, Port: freePort(t, ip), AdminPort: freePort(t, ip)})
+		ports := freePorts(t, ip, 2)
+		out = append(out, slot{Name: fmt.Sprintf("r%d", i+1), IP: ip, Port: ports[0], AdminPort: ports[1]})
 	}
 	return out
 }
 
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("reserve a port on %s: %v", ip, err)
+	return freePorts(t, ip, 1)[0]
+}
+
+// freePorts returns n different ports that were free a moment ago on ip.
+// Every listener stays open until all n are picked: a port released before
+// the next is picked can be picked again, and a replica whose public and
+// admin addresses are the same refuses to start.
+func freePorts(t *testing.T, ip string, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("reserve a port on %s: %v", ip, err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // replica is the replica of one slot; each start is a new incarnation

@@ -1,7 +1,9 @@
 // Package httpmodule runs a service's HTTP servers: named application
 // servers that speak HTTP/1.1, h2c (HTTP/2 with prior knowledge) or both on
-// one port, using net/http's native unencrypted HTTP/2, and an admin server
-// for the health probes (and pprof when enabled).
+// one port, using net/http's native unencrypted HTTP/2, or, with a
+// certificate, HTTP/1.1 and HTTP/2 over TLS negotiated by ALPN (the
+// certificate re-read when its files change), and an admin server for the
+// health probes (and pprof when enabled).
 //
 // Modules contribute handlers as [Route] values (see [AsRoute]) and
 // middleware as [Middleware] values (see [AsMiddleware]); [Module] builds one
@@ -23,6 +25,12 @@
 // that cuts off (requests, responses not fully written) is named in the
 // stop report, with the requests whose handler panicked during the stop.
 // The admin server stops last, in the final phase.
+//
+// A streaming handler learns that the shutdown began from [Draining];
+// [EventStream] ends Server-Sent Events then with a last event and a retry
+// hint, spread over a window. With [ServerSettings.RetryAfter] set, requests
+// that arrive after the preStop delay get 503 with Retry-After until those
+// in flight are done, instead of a refused connection.
 //
 // The "Upgrade: h2c" path of RFC 7540 is not supported: see docs/httpmodule.md.
 package httpmodule

@@ -63,6 +63,7 @@ func NewServers(cfg ServersConfig) (*Servers, error) {
 		h := wrapMiddleware(mux, mws[name])
 		s := NewServer(name, cfg.Servers[name], h, WithLogger(log), WithRouteNames(mux))
 		s.addrKey = fmt.Sprintf("servers.%s.addr (LAMEDUCK_SERVERS_%s_ADDR)", name, strings.ToUpper(name))
+		s.settingsKey = "servers." + name
 		servers.byName[name] = s
 	}
 	if err := errors.Join(errs...); err != nil {

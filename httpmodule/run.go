@@ -2,11 +2,13 @@ package httpmodule
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,13 @@ type serverRun struct {
 	srv  *http.Server
 	ln   *listener
 	addr net.Addr
+	// tls is the server's TLS, nil for a plaintext server.
+	tls *certSource
+	// drain is what a request's context holds for Draining and
+	// EventStream.
+	drain *drainState
+	// watchDone ends the certificate watch; watched is closed when it has.
+	watchDone, watched chan struct{}
 	// silentGrace is how long, in the shutdown phase, a connection that
 	// has not sent a byte may stay open.
 	silentGrace time.Duration
@@ -43,6 +52,10 @@ type serverRun struct {
 	// stop began, so that it gets a GOAWAY if it speaks HTTP/2.
 	resweep  chan struct{}
 	stopping atomic.Bool
+	// rejecting is set in the late-arrival mode from the start of the
+	// stop: new requests get 503; late counts them.
+	rejecting atomic.Bool
+	late      atomic.Int64
 
 	accepted atomic.Int64 // connections accepted so far
 
@@ -59,10 +72,14 @@ type serverRun struct {
 	stragglers []lifecycle.Straggler
 }
 
-func newServerRun(s *Server, ln net.Listener) *serverRun {
+func newServerRun(s *Server, ln net.Listener, certs *certSource) *serverRun {
 	run := &serverRun{
 		s:           s,
 		addr:        ln.Addr(),
+		tls:         certs,
+		drain:       &drainState{ch: make(chan struct{})},
+		watchDone:   make(chan struct{}),
+		watched:     make(chan struct{}),
 		silentGrace: s.cfg.H2IdleGrace,
 		serveDone:   make(chan struct{}),
 		wake:        make(chan struct{}, 1),
@@ -70,7 +87,7 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 		conns:       map[*conn]struct{}{},
 		requests:    map[*http.Request]time.Time{},
 	}
-	run.baseCtx, run.cancelBase = context.WithCancel(context.Background())
+	run.baseCtx, run.cancelBase = context.WithCancel(context.WithValue(context.Background(), drainingKey{}, run.drain))
 	run.ln = newListener(ln, run, s.cfg.MaxConns)
 	run.srv = s.newHTTPServer(run)
 	return run
@@ -79,7 +96,8 @@ func newServerRun(s *Server, ln net.Listener) *serverRun {
 func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 	var protos http.Protocols
 	protos.SetHTTP1(slices.Contains(s.cfg.Protocols, HTTP1) || len(s.cfg.Protocols) == 0)
-	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, H2C))
+	protos.SetUnencryptedHTTP2(slices.Contains(s.cfg.Protocols, H2C) && run.tls == nil)
+	protos.SetHTTP2(slices.Contains(s.cfg.Protocols, H2) && run.tls != nil)
 	return &http.Server{
 		Handler:           run,
 		Protocols:         &protos,
@@ -90,8 +108,11 @@ func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 		MaxHeaderBytes:    int(s.cfg.MaxHeaderBytes),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxConcurrentStreams},
 		BaseContext:       func(net.Listener) context.Context { return run.baseCtx },
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
+		ConnContext: func(ctx context.Context, nc net.Conn) context.Context {
+			if c, ok := tracked(nc); ok {
+				return context.WithValue(ctx, connKey{}, c)
+			}
+			return ctx
 		},
 		ConnState: run.connState,
 		ErrorLog:  newErrorLog(s.log, s.name),
@@ -99,9 +120,20 @@ func (s *Server) newHTTPServer(run *serverRun) *http.Server {
 }
 
 func (run *serverRun) start() {
+	var ln net.Listener = run.ln
+	if run.tls != nil {
+		ln = tls.NewListener(run.ln, run.tls.listenerConfig())
+		hup := notifyHUP()
+		go func() {
+			defer close(run.watched)
+			run.tls.watch(hup, run.watchDone)
+		}()
+	} else {
+		close(run.watched)
+	}
 	go func() {
 		defer close(run.serveDone)
-		err := run.srv.Serve(run.ln)
+		err := run.srv.Serve(ln)
 		if !errors.Is(err, http.ErrServerClosed) && !run.ln.isClosed() {
 			run.serveErr = err
 			run.s.log.Error("http server stopped serving", zap.String("server", run.s.name), zap.Error(err))
@@ -122,6 +154,10 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.ProtoMajor == 1 && run.s.lameDuck.Load() {
 		w.Header().Set("Connection", "close")
 	}
+	if run.rejecting.Load() {
+		run.rejectLate(w, r)
+		return
+	}
 	c, _ := r.Context().Value(connKey{}).(*conn)
 	run.enter(r, c)
 	defer func() {
@@ -132,6 +168,19 @@ func (run *serverRun) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	run.s.handler.ServeHTTP(w, r)
+}
+
+// rejectLate answers a request that arrived after the shutdown began, in
+// the late-arrival mode: 503, Retry-After, and on HTTP/1 "Connection:
+// close", so that the client's next attempt opens a new connection.
+func (run *serverRun) rejectLate(w http.ResponseWriter, r *http.Request) {
+	run.late.Add(1)
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	secs := int64((run.s.cfg.RetryAfter + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	http.Error(w, "the server is shutting down: retry, through your load balancer or on another address", http.StatusServiceUnavailable)
 }
 
 // enter records r, on connection c (nil if unknown), as in flight.
@@ -222,7 +271,7 @@ func (run *serverRun) wakeStop() {
 }
 
 func (run *serverRun) connState(nc net.Conn, state http.ConnState) {
-	c, ok := nc.(*conn)
+	c, ok := tracked(nc)
 	if !ok {
 		return
 	}

@@ -29,12 +29,13 @@ import (
 type Server struct {
 	name string
 	cfg  ServerSettings
-	// addrKey names the setting of the address in errors.
-	addrKey string
-	handler http.Handler
-	mux     *http.ServeMux // names the route of a cut request; may be nil
-	log     *zap.Logger
-	admin   bool
+	// addrKey names the setting of the address in errors, and
+	// settingsKey the server's settings ("servers.public").
+	addrKey, settingsKey string
+	handler              http.Handler
+	mux                  *http.ServeMux // names the route of a cut request; may be nil
+	log                  *zap.Logger
+	admin                bool
 
 	lameDuck atomic.Bool
 	// onAccept, if set (by tests), is called when a connection has been
@@ -42,6 +43,9 @@ type Server struct {
 	// tests that run a server in a synctest bubble over net.Pipe.
 	onAccept func()
 	listen   func(ctx context.Context) (net.Listener, error)
+	// onTLSReload, if set (by tests), is called after every attempt to
+	// reload the certificate, with its error.
+	onTLSReload func(error)
 
 	mu   sync.Mutex
 	run  *serverRun // the running instance, nil when stopped
@@ -79,6 +83,9 @@ func NewServer(name string, cfg ServerSettings, h http.Handler, opts ...ServerOp
 // the admin server).
 func (s *Server) Name() string { return s.name }
 
+// TLS reports whether the server serves TLS: its tls.certFile is set.
+func (s *Server) TLS() bool { return s.cfg.TLS.Enabled() }
+
 // Addr returns the address the server is bound to, or was bound to last
 // if it has stopped; nil before its first start. With port 0 in the
 // configured address, this is where the chosen port shows.
@@ -100,6 +107,16 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.run != nil {
 		return fmt.Errorf("httpmodule: server %q: already started on %s", s.name, s.run.addr)
 	}
+	var certs *certSource
+	if s.cfg.TLS.Enabled() {
+		var err error
+		if certs, err = newCertSource(s.cfg.TLS, s.cfg.Protocols, s.name, s.log, s.onTLSReload); err != nil {
+			if s.settingsKey != "" {
+				return fmt.Errorf("httpmodule: server %q: %w; fix the files or %s.tls", s.name, err, s.settingsKey)
+			}
+			return fmt.Errorf("httpmodule: server %q: %w; fix the files or the TLS settings", s.name, err)
+		}
+	}
 	listen := s.listen
 	if listen == nil {
 		listen = func(ctx context.Context) (net.Listener, error) {
@@ -115,14 +132,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("httpmodule: server %q: %w; free the address or choose another", s.name, err)
 	}
 	s.lameDuck.Store(false)
-	if slices.Contains(s.cfg.Protocols, H2C) {
+	if slices.Contains(s.cfg.Protocols, H2C) || slices.Contains(s.cfg.Protocols, H2) {
 		warnGoVersion(s.log)
 	}
-	run := newServerRun(s, ln)
+	run := newServerRun(s, ln, certs)
 	s.run, s.last = run, run
 	run.start()
 	s.log.Info("http server listening", zap.String("server", s.name), zap.Stringer("addr", run.addr),
-		zap.Strings("protocols", protocolNames(s.cfg.Protocols)))
+		zap.Strings("protocols", protocolNames(s.cfg.Protocols)), zap.Bool("tls", certs != nil))
 	return nil
 }
 

@@ -14,6 +14,12 @@ type ServerStats struct {
 	// Accepted counts the connections accepted since the server last
 	// started.
 	Accepted int64
+	// LateAnswered counts the requests that the late-arrival mode (see
+	// ServerSettings.RetryAfter) answered with 503 in the latest stop.
+	LateAnswered int64
+	// TLSSerial is the serial number, in hexadecimal, of the certificate
+	// that new TLS handshakes get; empty for a plaintext server.
+	TLSSerial string
 }
 
 // Stats returns what the server holds now: the figures of its running
@@ -27,7 +33,10 @@ func (s *Server) Stats() ServerStats {
 	if run == nil {
 		return ServerStats{}
 	}
-	st := ServerStats{Accepted: run.accepted.Load()}
+	st := ServerStats{Accepted: run.accepted.Load(), LateAnswered: run.late.Load()}
+	if run.tls != nil {
+		st.TLSSerial = run.tls.serial()
+	}
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	st.Requests = len(run.requests)

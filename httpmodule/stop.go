@@ -20,7 +20,7 @@ import (
 // connections close after their response, HTTP/2 connections when their
 // streams are done (net/http closes a GOAWAY'd connection a second after
 // its last stream, unless the client closes it first, as Go's client
-// does). What is added: the stop returns the moment the last request and
+// does from Go 1.27 on). What is added: the stop returns the moment the last request and
 // connection are gone instead of at Shutdown's next poll, closes
 // connections that never sent a byte, and at the deadline cancels request
 // contexts, closes what is left and names what that cut off.
@@ -33,6 +33,11 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 	run.stopped = true
 	start := time.Now()
 	run.stopping.Store(true)
+	run.drain.spread = lifecycle.SpreadWindow(ctx, run.s.cfg.StreamCloseSpread)
+	close(run.drain.ch)
+	if run.s.cfg.RetryAfter > 0 && !now {
+		run.answerLate(ctx)
+	}
 	_ = run.ln.Close()
 
 	shutdownCtx, cancelShutdown := context.WithCancel(ctx)
@@ -48,6 +53,8 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 		cancelShutdown()
 		<-shutdownDone
 		<-run.serveDone
+		close(run.watchDone)
+		<-run.watched
 		run.cancelBase()
 		run.cutMu.Lock()
 		run.cutDone = true
@@ -64,12 +71,44 @@ func (run *serverRun) stop(ctx context.Context, now bool) error {
 		err = run.panicError()
 	}
 	fields := []zap.Field{zap.String("server", run.s.name), zap.Duration("duration", time.Since(start))}
+	if run.s.cfg.RetryAfter > 0 {
+		fields = append(fields, zap.Int64("lateAnswered503", run.late.Load()))
+	}
 	if cut := len(run.reportStragglers()); cut > 0 {
 		run.s.log.Warn("http server stopped; requests were cut off", append(fields, zap.Int("cut", cut))...)
 	} else {
 		run.s.log.Info("http server stopped", fields...)
 	}
 	return err
+}
+
+// answerLate runs the late-arrival mode's first part: the listener stays
+// open and new requests get 503 (see rejectLate) until no request that
+// came before is in flight, for at most half of the time to ctx's
+// deadline, so that the rest of the shutdown has the other half.
+func (run *serverRun) answerLate(ctx context.Context) {
+	run.rejecting.Store(true)
+	var bound <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(dl) / 2)
+		defer t.Stop()
+		bound = t.C
+	}
+	for {
+		run.mu.Lock()
+		n := len(run.requests)
+		run.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-run.wake:
+		case <-bound:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // wait waits for the server to be quiescent, closing connections that
@@ -154,9 +193,7 @@ func (run *serverRun) closeSilentConns(stopStart time.Time) time.Duration {
 // Requests that return once cancelled are not stragglers, but the stop cut
 // their work short: the error says how many.
 func (run *serverRun) force(ctx context.Context) error {
-	run.mu.Lock()
-	cancelled := len(run.requests)
-	run.mu.Unlock()
+	cancelled := run.snapshot(false)
 	run.cancelBase()
 	timer := time.NewTimer(time.Until(lifecycle.CloseBy(ctx)))
 	defer timer.Stop()
@@ -167,9 +204,9 @@ func (run *serverRun) force(ctx context.Context) error {
 			return run.cutOff("still running at the force deadline")
 		}
 	}
-	if cancelled > 0 {
-		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s), which then returned",
-			run.s.name, cancelled)
+	if len(cancelled) > 0 {
+		return fmt.Errorf("httpmodule: server %q: the deadline cancelled the context of %d request(s), which then returned; first: %s",
+			run.s.name, len(cancelled), cancelled[0])
 	}
 	return nil
 }

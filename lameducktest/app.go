@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +63,10 @@ type App struct {
 	cfg     lameduck.Config
 	servers *httpmodule.Servers
 	coord   *lifecycle.Coordinator
+	// grpcAddr finds a gRPC server's address when the app has
+	// grpcmodule.Module (under its name grpcmodule.AddrName, so that this
+	// package does not import gRPC).
+	grpcAddr func(string) net.Addr
 	// t is the test that owns the app, nil for an app from New.
 	t testing.TB
 
@@ -119,7 +124,8 @@ func start(cfg lameduck.Config, logger *zap.Logger, opts []fx.Option) (*App, err
 	// The test runner owns SIGINT: a Ctrl-C during `go test` must stop
 	// the tests, not start a stop of the app. App.Interrupt stands in for
 	// the signals.
-	all := []fx.Option{lameduck.WithConfig(cfg), lameduck.IgnoreSignals, fx.Populate(&a.servers, &a.coord)}
+	all := []fx.Option{lameduck.WithConfig(cfg), lameduck.IgnoreSignals, fx.Populate(&a.servers, &a.coord),
+		fx.Invoke(func(p grpcAddrParams) { a.grpcAddr = p.Addr })}
 	if logger != nil {
 		all = append(all, fx.Decorate(func(*zap.Logger) *zap.Logger { return logger }))
 	}
@@ -155,6 +161,31 @@ func (a *App) Addr(server string) string {
 	addr := a.servers.Addr(server)
 	if addr == nil {
 		a.fatalf("lameducktest: no server %q is running; the app has %v and %q", server, a.servers.Names(), httpmodule.AdminServer)
+		return ""
+	}
+	return addr.String()
+}
+
+// grpcAddrParams takes grpcmodule's address finder, if the app has it.
+type grpcAddrParams struct {
+	fx.In
+	Addr func(string) net.Addr `name:"lameduck.grpc.addr" optional:"true"`
+}
+
+// GRPCAddr returns the "host:port" that the gRPC server named server (a key
+// of grpcmodule.Settings, "public" by default) listens on, for
+// grpc.NewClient. It fails the test if the app has no grpcmodule.Module or
+// no such server.
+func (a *App) GRPCAddr(server string) string {
+	if a.t != nil {
+		a.t.Helper()
+	}
+	var addr net.Addr
+	if a.grpcAddr != nil {
+		addr = a.grpcAddr(server)
+	}
+	if addr == nil {
+		a.fatalf("lameducktest: no gRPC server %q is running; add grpcmodule.Module to the app and grpc.%s to its settings", server, server)
 		return ""
 	}
 	return addr.String()

@@ -15,7 +15,7 @@
 //	}
 //
 // App.URL and App.Addr find a server by its name (httpmodule.AdminServer,
-// "admin", for the probes); App.Stop runs the stop sequence and returns its
+// "admin", for the probes), App.GRPCAddr a gRPC server of grpcmodule.Module; App.Stop runs the stop sequence and returns its
 // lifecycle.StopReport; RequireClean (or Verify) checks that every phase ran
 // in order and nothing was cut off. App.Interrupt delivers a stop signal the
 // way SIGTERM would, for tests that act while the app stops.

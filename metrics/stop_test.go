@@ -143,15 +143,16 @@ func (s *scraper) run() {
 func TestScrapesFollowTheDrain(t *testing.T) {
 	const polls, sockets = 3, 3
 	cfg := lameducktest.Config()
-	// Long enough for scrapes to see everything in flight after readiness
-	// turned off, on a loaded machine too.
-	cfg.Stop.PreStopDelay = time.Second
+	// The delay bounds the wait of the "scraped-serving" step below for a
+	// scrape that sees the work in flight; scrapes come every 50ms.
+	cfg.Stop.PreStopDelay = 2 * time.Second
 	reg := prometheus.NewRegistry()
 
 	entered := make(chan struct{}, polls)
-	tasksSeen := make(chan struct{}) // a scrape in the wait phase saw the tasks
-	tasksZero := make(chan struct{}) // ... and then saw them gone
-	var atFinal []*dto.MetricFamily  // the registry when the final phase began
+	servingSeen := make(chan struct{}) // a scrape in the preStop delay saw everything in flight
+	tasksSeen := make(chan struct{})   // a scrape in the wait phase saw the tasks
+	tasksZero := make(chan struct{})   // ... and then saw them gone
+	var atFinal []*dto.MetricFamily    // the registry when the final phase began
 	app := lameducktest.StartWith(t, cfg,
 		metrics.Module,
 		fx.Supply(reg),
@@ -180,6 +181,19 @@ func TestScrapesFollowTheDrain(t *testing.T) {
 				}
 			})}
 		}),
+		// The preStop delay lasts until a scrape has seen the requests,
+		// connections and WebSockets in flight after readiness turned off
+		// (an event, not a delay long enough for a loaded machine).
+		fx.Provide(lameduck.AsStep(func() lifecycle.Step {
+			return lifecycle.NewStep(lifecycle.PreStopDelay, "scraped-serving", func(ctx context.Context) error {
+				select {
+				case <-servingSeen:
+					return nil
+				case <-ctx.Done():
+					return fmt.Errorf("no scrape saw the work in flight: %w", ctx.Err())
+				}
+			})
+		})),
 		// The wait phase lasts until a scrape has seen the tasks end, so
 		// that the last scrapes show the drain complete.
 		fx.Provide(lameduck.AsStep(func() lifecycle.Step {
@@ -202,8 +216,11 @@ func TestScrapesFollowTheDrain(t *testing.T) {
 	)
 
 	s := &scraper{t: t, url: app.URL(httpmodule.AdminServer) + "/metrics", done: make(chan struct{})}
-	var seenOnce, zeroOnce sync.Once
+	var servingOnce, seenOnce, zeroOnce sync.Once
 	s.notify = func(sc scrape) {
+		if sc.phase == int(lifecycle.PreStopDelay)+1 && sc.requests == polls && sc.ws == sockets && sc.conns > 0 {
+			servingOnce.Do(func() { close(servingSeen) })
+		}
 		if sc.phase == int(lifecycle.Wait)+1 && sc.tasks > 0 {
 			seenOnce.Do(func() { close(tasksSeen) })
 		}

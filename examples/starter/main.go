@@ -13,9 +13,11 @@
 //	POST /jobs?d=1s&n=1    202, and n background tasks of d that log when done
 //	GET  /download?size=N&seed=S
 //	                       N bytes that depend only on S, with a Content-Digest
+//	GET  /events           Server-Sent Events: a tick every 20ms; "bye" at the drain
 //
 // and /livez, /readyz and /metrics (Prometheus) on the admin server
-// (:9090). SIGTERM or Ctrl-C
+// (:9090), and a gRPC server with a small service and grpc.health.v1
+// (grpc.go). SIGTERM or Ctrl-C
 // stops it in order within the stop budget and prints the report.
 //
 // Settings come from the built-in defaults, the YAML file named by
@@ -43,6 +45,7 @@ import (
 func main() {
 	lameduck.Run(
 		service,
+		grpcService,
 		fx.Provide(lameduck.AsObserver(reportPrinter)),
 		fx.Invoke(logAddresses),
 	)
@@ -68,6 +71,7 @@ var service = fx.Options(
 		lameduck.AsRoute(slowRoute),
 		lameduck.AsRoute(jobsRoute),
 		lameduck.AsRoute(downloadRoute),
+		lameduck.AsRoute(eventsRoute),
 		lameduck.AsRoute((*board).pollRoute),
 		lameduck.AsRoute((*board).publishRoute),
 	),
@@ -95,7 +99,11 @@ func logAddresses(lc fx.Lifecycle, servers *httpmodule.Servers, log *zap.Logger)
 		fields := []zap.Field{}
 		for _, name := range append(servers.Names(), httpmodule.AdminServer) {
 			if addr := servers.Addr(name); addr != nil {
-				fields = append(fields, zap.String(name, "http://"+dialable(addr)))
+				scheme := "http://"
+				if servers.Server(name).TLS() {
+					scheme = "https://"
+				}
+				fields = append(fields, zap.String(name, scheme+dialable(addr)))
 			}
 		}
 		log.Info("starter ready", fields...)

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// A comparison is one section of the report: one of the seven comparisons
+// A comparison is one section of the report: one of the eight comparisons
 // of the benchmark suite, with the jobs that measure it, its tables and its
 // chart.
 type comparison struct {
@@ -61,6 +61,12 @@ func jobList(quick bool) []*job {
 			bench: "^BenchmarkGo$", benchtime: pick("100000x", "20000x")},
 		{name: "whole-stop", module: "bench", pkg: "./stop",
 			bench: "^BenchmarkWholeStop$", benchtime: "1x"},
+		{name: "grpc-throughput", module: "root", pkg: "./grpcmodule",
+			bench: "^BenchmarkGRPC(Unary|Stream)$", benchtime: pick("20000x", "3000x")},
+		{name: "grpc-tracking", module: "root", pkg: "./grpcmodule",
+			bench: "^BenchmarkTracking$", benchtime: pick("300ms", "50ms")},
+		{name: "grpc-stop", module: "root", pkg: "./grpcmodule",
+			bench: "^BenchmarkGRPCStopAfterLastRPC$", benchtime: pick("20x", "5x")},
 	}
 }
 
@@ -152,6 +158,22 @@ func comparisons() []*comparison {
 						return ok && r >= 0.98, formatRatio(r)
 					},
 				}},
+			}, {
+				title: "Over TLS, same certificate", job: "request-path", bench: regexp.MustCompile(`^RequestPathTLS$`),
+				col: "server", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{
+					{unit: "req/s", label: "requests/s", format: fmtRate, ratio: true},
+					{unit: "p50-µs", label: "p50 latency", format: fmtUs, ratio: true},
+					{unit: "p99-µs", label: "p99 latency", format: fmtUs, ratio: true},
+				},
+				targets: []target{{
+					text: "throughput ≥ 0.98× bare over TLS: the TLS listener sits on the same tracking listener, which must cost no more than in cleartext", applies: lameduckRow,
+					check: func(v lookup) (bool, string) {
+						r, ok := v.ratio("lameduck", "bare", "req/s")
+						return ok && r >= 0.98, formatRatio(r)
+					},
+				}},
+				note: "A bare `net/http` server doing `ServeTLS` and a lameduck server with `tls.certFile`, both with HTTP/1.1 and HTTP/2 by ALPN and the same self-signed ECDSA P-256 certificate made by `bench/cmd/loadservers`; wrk speaks HTTP/1.1 over TLS, h2load HTTP/2 over TLS (`https://` URLs). Connections are made once per measurement, so the numbers are the request path over established TLS sessions, not handshakes. The two servers alternate which is measured first.",
 			}},
 			details: "httpmodule.md",
 		},
@@ -192,11 +214,18 @@ func comparisons() []*comparison {
 		},
 		{
 			num: 4, title: "Shutdown with only idle connections",
-			intro: "The shutdown of a server whose connections are all idle: 10,000 HTTP/1.1 keep-alive " +
-				"connections (held by a client in a second process) and 100 h2c connections (Go's HTTP/2 " +
-				"client, one request each, which closes an idle connection when it reads the GOAWAY). Plain " +
+			intro: "The shutdown of a server whose connections are all idle: 10,000 HTTP/1.1 keep-alive connections " +
+				"(held by a client in a second process) and 100 h2c connections (Go's HTTP/2 client, one request " +
+				"each, which from Go 1.27 on closes an idle connection when it reads the GOAWAY). Plain " +
 				"`Shutdown` returns at the next tick of its polling loop after the last connection closed; a " +
-				"lameduck server returns when it closes (`httpmodule` `BenchmarkShutdownIdle`).",
+				"lameduck server returns when the last one closes (`httpmodule` `BenchmarkShutdownIdle`). Both " +
+				"close the idle HTTP/1 connections the same way, through `http.Server.Shutdown`. An HTTP/2 " +
+				"connection that its client keeps open after the GOAWAY (Go 1.26's client, for one) is closed by " +
+				"net/http one second after its last stream ended, and a lameduck shutdown waits for that: " +
+				"lameduck used to read the server's outgoing frames to close such a connection at once, and that " +
+				"cut the last DATA frame of responses still being flushed; it now leaves the close to net/http " +
+				"and pays up to that second once per stop, not per connection (`httpmodule` " +
+				"`TestHTTP2ClosesIdleConnectionOneSecondAfterGoAway`).",
 			jobs: []string{"http-idle"},
 			tables: []*tableSpec{{
 				title: "Shutdown duration", job: "http-idle", bench: regexp.MustCompile(`^ShutdownIdle$`),
@@ -339,6 +368,55 @@ func comparisons() []*comparison {
 					"the wait is short in both; the last column is the rest of the process's life after the " +
 					"stop (Fx's remaining hooks, log flush, exit).",
 			}},
+		},
+		{
+			num: 8, title: "gRPC: a lameduck server vs a bare grpc-go server",
+			intro: "The same services and message-size and stream settings on a lameduck server " +
+				"(`grpcmodule.NewServer`: the interceptor that tracks every RPC with a cancellable context, the " +
+				"connection wrapper, the health service) and on a bare `grpc.NewServer`, one after the other in " +
+				"each round, with grpc-go's client over one loopback connection (`grpcmodule/bench_test.go`). " +
+				"Unary: 1 KiB `Echo` calls from 16 goroutines. Stream: 1 KiB messages of one server-streaming call " +
+				"as fast as flow control allows. Stop: one unary call ends 10 ms after the stop began; measured from " +
+				"its handler's return to the return of lameduck's `Shutdown` or of plain `GracefulStop`.",
+			jobs: []string{"grpc-throughput", "grpc-tracking", "grpc-stop"},
+			tables: []*tableSpec{{
+				title: "Unary throughput", job: "grpc-throughput", bench: regexp.MustCompile(`^GRPCUnary$`),
+				col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{{unit: "rpc/s", label: "RPCs/s", format: fmtRate, ratio: true}, nsop},
+				targets: []target{{
+					text: "≥ 0.98× bare: the stop's tracking costs at most 2% of an RPC", applies: lameduckRow,
+					check: func(v lookup) (bool, string) {
+						r, ok := v.ratio("lameduck", "bare", "rpc/s")
+						return ok && r >= 0.98, formatRatio(r)
+					},
+				}},
+			}, {
+				title: "Streaming throughput", job: "grpc-throughput", bench: regexp.MustCompile(`^GRPCStream$`),
+				col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{{unit: "msg/s", label: "messages/s", format: fmtRate, ratio: true}, nsop},
+				targets: []target{{
+					text: "≥ 0.98× bare", applies: lameduckRow,
+					check: func(v lookup) (bool, string) {
+						r, ok := v.ratio("lameduck", "bare", "msg/s")
+						return ok && r >= 0.98, formatRatio(r)
+					},
+				}},
+			}, {
+				title: "The tracking's own cost per RPC", job: "grpc-tracking", bench: regexp.MustCompile(`^Tracking$`),
+				col: "impl", baseline: "bare", order: []string{"lameduck", "bare"},
+				metrics: []metric{nsop, bytesop, allocs},
+				note: "The first unary interceptor around a handler that returns at once, against calling the " +
+					"handler directly (`grpcmodule/track_bench_test.go`): what every RPC pays for the stop's " +
+					"tracking, next to the tens of microseconds of CPU a loopback RPC costs in the tables above.",
+			}, {
+				title: "Stop latency after the last RPC ends", job: "grpc-stop", bench: regexp.MustCompile(`^GRPCStopAfterLastRPC$`),
+				col: "impl", baseline: "plain", order: []string{"lameduck", "plain"},
+				metrics: []metric{{unit: "lag-µs", label: "lag after the RPC", format: fmtUs, ratio: true}},
+				targets: []target{atMost("lameduck", "lag-µs", 2000, fmtUs, "a stop is as long as its work")},
+				note: "grpc-go's `GracefulStop` waits on a condition variable, not a poll, so both follow the RPC; " +
+					"what lameduck adds to the stop is its bounds (deadline, cancel, force), not speed.",
+			}},
+			details: "grpcmodule.md",
 		},
 	}
 }

@@ -96,11 +96,12 @@ func (s *suite) runLoad(ctx context.Context, round int) ([]byte, error) {
 	addrs := map[string]string{}
 	sc := bufio.NewScanner(stdout)
 	servers := []string{"bare", "lameduck", "lameduck+metrics"}
-	for len(addrs) < len(servers) && sc.Scan() {
+	tlsServers := []string{"bare-tls", "lameduck-tls"}
+	for len(addrs) < len(servers)+len(tlsServers) && sc.Scan() {
 		name, addr, _ := strings.Cut(sc.Text(), " ")
 		addrs[name] = addr
 	}
-	for _, s := range servers {
+	for _, s := range append(slices.Clone(servers), tlsServers...) {
 		if addrs[s] == "" {
 			return nil, fmt.Errorf("loadservers printed %v, want the addresses of %v", addrs, servers)
 		}
@@ -117,6 +118,21 @@ func (s *suite) runLoad(ctx context.Context, round int) ([]byte, error) {
 			}
 			fmt.Fprintf(&out, "BenchmarkRequestPath/tool=%s/server=%s 1 %.0f req/s %.1f p50-µs %.1f p99-µs\n",
 				tool, server, m.rps, m.p50, m.p99)
+		}
+	}
+	// Over TLS, with the same certificate: wrk does HTTP/1.1 over TLS,
+	// h2load HTTP/2 by ALPN. The two servers alternate which goes first.
+	if round%2 == 1 {
+		tlsServers = []string{tlsServers[1], tlsServers[0]}
+	}
+	for _, tool := range []string{"wrk", "h2load"} {
+		for _, server := range tlsServers {
+			m, err := s.loadOnce(ctx, tool, "https://"+addrs[server]+"/hello")
+			if err != nil {
+				return nil, fmt.Errorf("%s against the %s server: %w", tool, server, err)
+			}
+			fmt.Fprintf(&out, "BenchmarkRequestPathTLS/tool=%s/server=%s 1 %.0f req/s %.1f p50-µs %.1f p99-µs\n",
+				tool, strings.TrimSuffix(server, "-tls"), m.rps, m.p50, m.p99)
 		}
 	}
 	return out.Bytes(), nil

@@ -26,6 +26,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -111,7 +112,7 @@ func main() {
 	var (
 		target  = flag.String("url", "", "URL to request (required)")
 		method  = flag.String("method", "GET", "request method")
-		proto   = flag.String("proto", "http1", "http1 (keep-alive connections) or h2c (HTTP/2 with prior knowledge)")
+		proto   = flag.String("proto", "http1", "http1 (keep-alive connections), h2c (HTTP/2 with prior knowledge) or h2 (HTTP/2 over TLS, certificate not verified)")
 		conc    = flag.Int("c", 16, "concurrent requests")
 		rate    = flag.Int("rate", 0, "requests per second over all workers; 0: as fast as possible")
 		dur     = flag.Duration("d", 0, "run this long; 0: until standard input closes or SIGTERM")
@@ -181,8 +182,13 @@ func transport(proto string, conc int) (*http.Transport, error) {
 		tr.Protocols.SetHTTP1(true)
 	case "h2c":
 		tr.Protocols.SetUnencryptedHTTP2(true)
+	case "h2":
+		// HTTP/2 over TLS, to the suite's throwaway certificate on
+		// loopback: not verified.
+		tr.Protocols.SetHTTP2(true)
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	default:
-		return nil, fmt.Errorf("-proto %q: want http1 or h2c", proto)
+		return nil, fmt.Errorf("-proto %q: want http1, h2c or h2 (over TLS)", proto)
 	}
 	return tr, nil
 }

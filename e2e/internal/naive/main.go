@@ -5,8 +5,9 @@
 // delay, WebSocket connections and background goroutines are not waited for.
 //
 // It reads the same LAMEDUCK_SERVERS_PUBLIC_ADDR and LAMEDUCK_ADMIN_ADDR
-// variables as a lameduck service (and ignores the other LAMEDUCK_*
-// variables), so the suite starts both kinds the same way. Its admin server
+// variables as a lameduck service, and LAMEDUCK_SERVERS_PUBLIC_TLS_CERT_FILE
+// and _KEY_FILE, with which it serves HTTP/1.1 and HTTP/2 over TLS (it
+// ignores the other LAMEDUCK_* variables), so the suite starts both kinds the same way. Its admin server
 // answers /readyz and /livez with 200 until the process exits.
 package main
 
@@ -53,6 +54,7 @@ func main() {
 		}
 	})
 	mux.HandleFunc("GET /ws", h.serve)
+	mux.HandleFunc("GET /events", events)
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
 		msg, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		_, _ = io.WriteString(w, strconv.Itoa(h.broadcast(msg))+"\n")
@@ -76,6 +78,11 @@ func main() {
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second, Protocols: new(http.Protocols)}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
+	certFile, keyFile := os.Getenv("LAMEDUCK_SERVERS_PUBLIC_TLS_CERT_FILE"), os.Getenv("LAMEDUCK_SERVERS_PUBLIC_TLS_KEY_FILE")
+	if certFile != "" {
+		srv.Protocols.SetUnencryptedHTTP2(false)
+		srv.Protocols.SetHTTP2(true) // HTTP/2 over TLS, by ALPN
+	}
 
 	admin := http.NewServeMux()
 	ok := func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") }
@@ -95,7 +102,13 @@ func main() {
 	}
 	go func() { _ = adminSrv.Serve(adminLn) }()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if certFile != "" {
+			served <- srv.ServeTLS(ln, certFile, keyFile)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	log.Info("serving", zap.String("addr", addr), zap.String("admin", adminAddr))
 
 	<-sigs

@@ -10,6 +10,7 @@
 //	GET  /ws                     WebSocket on hub "feed": echoes, relays everything published
 //	POST /publish                body = message: sent to every /ws client, wakes /poll waiters
 //	POST /jobs?d=1s&n=1          202 listing the names of n background tasks ("job-7") of duration d
+//	GET  /events                 Server-Sent Events: the ticks of internal/ticks, from Last-Event-ID; "bye" at the drain
 //	GET  /stubborn?d=1h          FAULT: flushes its headers, then sleeps d ignoring its context
 //	POST /jobs?d=1h&stubborn=1   FAULT: tasks ("stubborn-job-8") that ignore cancellation
 //
@@ -54,6 +55,7 @@ func main() {
 			lameduck.AsRoute(publishRoute),
 			lameduck.AsRoute(jobsRoute),
 			lameduck.AsRoute(stubbornRoute),
+			lameduck.AsRoute(eventsRoute),
 		),
 	)
 }
