@@ -6,6 +6,12 @@
 //
 //	loadgen -url http://127.0.0.1:8080/hello -proto http1 -c 16 -rate 2000
 //	loadgen -url http://127.0.0.1:8080/download -sizes 0,4090,16385,100000
+//	loadgen -url http://10.96.0.10/hello -new-conn -c 4 -rate 100
+//
+// With -new-conn (HTTP/1 only), every request goes on a connection of its
+// own: behind a Kubernetes Service, whose rules pick a pod for each new
+// connection, every request is routed afresh, so the count shows when the
+// rules still send connections to a pod that no longer accepts them.
 //
 // With -sizes, each request asks for a body that internal/body defines
 // (query seed=<n>&size=<s>, the sizes in turn, a new seed each time) and the
@@ -115,6 +121,7 @@ func main() {
 		prefix  = flag.String("count-prefix", "", "count the lines of 2xx bodies that start with this")
 		sizes   = flag.String("sizes", "", "comma-separated body sizes: ask for checkable bodies (internal/body) of these sizes in turn")
 		seed    = flag.Uint64("seed", 1, "the first body's seed, with -sizes")
+		newConn = flag.Bool("new-conn", false, "HTTP/1 only: a new connection for every request (no keep-alive)")
 	)
 	flag.Parse()
 	if *target == "" || *conc < 1 {
@@ -122,6 +129,9 @@ func main() {
 		os.Exit(2)
 	}
 	tr, err := transport(*proto, *conc)
+	if err == nil && *newConn {
+		err = newConnections(tr, *proto)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
@@ -181,6 +191,15 @@ func transport(proto string, conc int) (*http.Transport, error) {
 		return nil, fmt.Errorf("-proto %q: want http1, h2c or h2 (over TLS)", proto)
 	}
 	return tr, nil
+}
+
+// newConnections makes tr open a connection for every request.
+func newConnections(tr *http.Transport, proto string) error {
+	if proto != "http1" {
+		return fmt.Errorf("-new-conn with -proto %s: want -proto http1 (an h2c connection carries every request)", proto)
+	}
+	tr.DisableKeepAlives = true
+	return nil
 }
 
 // parseSizes reads "0,4090,16385".

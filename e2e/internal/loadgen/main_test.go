@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -195,5 +196,42 @@ func TestBodiesAreChecked(t *testing.T) {
 				t.Errorf("kind %q (%v), %d bytes checked; want %q and %d", o.kind, o.err, o.bytes, tc.want, tc.bytes)
 			}
 		})
+	}
+}
+
+// With -new-conn, every request comes on a connection of its own, and h2c
+// is refused.
+func TestNewConnEachRequest(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		addrs[r.RemoteAddr]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	tr, err := transport("http1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := newConnections(tr, "http1"); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	g := &gen{tr: tr, method: "GET", target: srv.URL, timeout: time.Second}
+	res := g.run(ctx, 2, 100, func() {})
+	mu.Lock()
+	defer mu.Unlock()
+	if res.OK == 0 || int64(len(addrs)) != res.OK {
+		t.Errorf("%d requests came on %d connections, want one each", res.OK, len(addrs))
+	}
+	h2, err := transport("h2c", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newConnections(h2, "h2c") == nil {
+		t.Error("-new-conn with h2c: accepted, want an error")
 	}
 }
