@@ -30,7 +30,7 @@ const grpcClientConfig = `{
   }]
 }`
 
-// Scenario 8c: three starters on three loopback addresses, clients that
+// Scenario 10c: three starters on three loopback addresses, clients that
 // connect to all of them with round robin, client-side health checking and
 // the retry policy, and a rolling restart: every replica is stopped with
 // SIGTERM and started again, one after the other, under unary and
@@ -119,7 +119,7 @@ func grpcRollingRestart(t *testing.T, k kind) {
 	if k.Lameduck && (load.calls.Load() == 0 || load.drained.Load() == 0) {
 		t.Errorf("the load did not reach the stops: %s", load)
 	}
-	record(t, row{Scenario: "8. gRPC: rolling restart, client-side round robin + retry policy", Replica: k.Name,
+	record(t, row{Scenario: "10. gRPC: rolling restart, client-side round robin + retry policy", Replica: k.Name,
 		Requests: load.calls.Load() + load.streams.Load(), Unit: "RPCs", Failures: load.failures(), Restarts: len(replicas),
 		MaxStop: maxStop, Notes: load.String()})
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// Scenario 8e: three replicas behind HAProxy (h2 to the backends, the
+// Scenario 10e: three replicas behind HAProxy (h2 to the backends, the
 // health check on /readyz), gRPC clients on HAProxy's address without a
 // retry policy, a rolling restart under unary and streaming load. A
 // lameduck replica loses no unary call and ends every stream in flight
@@ -58,7 +58,7 @@ func grpcBehindHAProxy(t *testing.T, k kind) {
 	if load.calls.Load() == 0 || load.streams.Load() == 0 {
 		t.Errorf("no load reached the fleet: %s", load)
 	}
-	record(t, row{Scenario: "8. gRPC: rolling restart behind HAProxy (h2), no client retries", Replica: k.Name,
+	record(t, row{Scenario: "10. gRPC: rolling restart behind HAProxy (h2), no client retries", Replica: k.Name,
 		Requests: load.calls.Load() + load.streams.Load(), Unit: "RPCs", Failures: load.failures(), Restarts: restarts,
 		MaxStop: f.maxStop(), Notes: load.String() + "; " + lbc.String()})
 }

@@ -62,7 +62,7 @@ func probe(t *testing.T, addr, service string) (int, string) {
 	return 0, ""
 }
 
-// Scenario 8a: grpc-health-probe, the Kubernetes gRPC probe, sees SERVING
+// Scenario 10a: grpc-health-probe, the Kubernetes gRPC probe, sees SERVING
 // while the starter serves and NOT_SERVING (exit status 4) from SIGTERM,
 // the instant /readyz turns 503, while RPCs are still served during the
 // preStop delay; the stop is clean.
@@ -98,11 +98,11 @@ func TestGRPCHealthProbeAtSIGTERM(t *testing.T) {
 	if exit != 0 || rep == nil || !rep.Clean {
 		t.Fatalf("exit %d, report %v; want 0 and a clean report", exit, rep)
 	}
-	record(t, row{Scenario: "8. gRPC: grpc-health-probe at SIGTERM", Replica: "lameduck", Requests: 3, Unit: "probes",
+	record(t, row{Scenario: "10. gRPC: grpc-health-probe at SIGTERM", Replica: "lameduck", Requests: 3, Unit: "probes",
 		MaxStop: r.proc.end.Sub(start), Notes: "SERVING before; NOT_SERVING (exit 4) once /readyz is 503, RPCs still served; exit 0"})
 }
 
-// Scenario 8b: RPCs in flight at SIGTERM, against the starter binary with
+// Scenario 10b: RPCs in flight at SIGTERM, against the starter binary with
 // grpc-go clients: a unary Wait of 1s completes; Subscribe streams end
 // with UNAVAILABLE after intact messages (the drain, spread over 1s);
 // the process exits 0 with a clean report.
@@ -160,11 +160,11 @@ func TestGRPCInFlightAtSIGTERM(t *testing.T) {
 	if exit != 0 || rep == nil || !rep.Clean {
 		t.Fatalf("exit %d, report %v; want 0 and a clean report", exit, rep)
 	}
-	record(t, row{Scenario: "8. gRPC: RPCs in flight at SIGTERM", Replica: "lameduck", Requests: streams + 1, Unit: "RPCs",
+	record(t, row{Scenario: "10. gRPC: RPCs in flight at SIGTERM", Replica: "lameduck", Requests: streams + 1, Unit: "RPCs",
 		MaxStop: r.proc.end.Sub(start), Notes: strconv.Itoa(msgs) + " stream messages checked; every stream ended UNAVAILABLE (retryable) from the drain; the 1s unary call completed; exit 0"})
 }
 
-// Scenario 8d: grpcurl lists the starter's services through reflection,
+// Scenario 10d: grpcurl lists the starter's services through reflection,
 // describes Feed and calls Echo, with no .proto file.
 func TestGRPCReflectionWithGrpcurl(t *testing.T) {
 	suite(t, "grpcurl")
