@@ -3,16 +3,21 @@ package grpcmodule_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/fx"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/lameduck/lameduck"
 	"github.com/lameduck/lameduck/grpcmodule"
 	"github.com/lameduck/lameduck/lameducktest"
+	"github.com/lameduck/lameduck/lifecycle"
 )
 
 var panicDesc = grpc.ServiceDesc{
@@ -34,7 +39,17 @@ func TestHandlerPanic(t *testing.T) {
 	cfg := lameducktest.Config()
 	cfg.Stop.PreStopDelay = 10 * time.Second // cut short by a second signal
 	cfg.Stop.Total = 25 * time.Second
-	app := startAppWith(t, cfg, nil, nil, fxService(grpcmodule.Service{Desc: &panicDesc, Impl: struct{}{}}))
+	// The preStop delay starts once every readiness-off step has run, the
+	// server's among them: a panic from then on is one after readiness off.
+	delaying := make(chan struct{})
+	var once sync.Once
+	observe := lifecycle.ObserverFunc(func(e lifecycle.Event) {
+		if e.Kind == lifecycle.PhaseStarted && e.Phase == lifecycle.PreStopDelay {
+			once.Do(func() { close(delaying) })
+		}
+	})
+	app := startAppWith(t, cfg, nil, nil, fxService(grpcmodule.Service{Desc: &panicDesc, Impl: struct{}{}}),
+		fx.Provide(lameduck.AsObserver(func() lifecycle.Observer { return observe })))
 	cc := dial(t, app.GRPCAddr("public"))
 	call := func() error { return cc.Invoke(t.Context(), "/test.Panic/Now", &emptypb.Empty{}, new(emptypb.Empty)) }
 	if err := call(); status.Code(err) != codes.Internal {
@@ -44,7 +59,7 @@ func TestHandlerPanic(t *testing.T) {
 		t.Fatalf("the server after a panic: %v; want it still serving", err)
 	}
 	app.Interrupt()
-	<-app.Stopping()
+	<-delaying
 	if err := call(); status.Code(err) != codes.Internal {
 		t.Fatalf("a panic in the preStop delay: %v; want INTERNAL", err)
 	}
